@@ -1,0 +1,169 @@
+"""The ``causaliqa`` command line. Command bodies are thin; the logic lives in the library."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from causaliqa.errors import CausaliqaError
+
+app = typer.Typer(
+    help="Causal analysis of image-quality metrics (IQA) and DNN robustness: declare DAGs, query "
+    "d-separation, score images, test the implied independencies against data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def user_errors(func):
+    """Print a user mistake on one line and exit 2, without a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except CausaliqaError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _is_path(text: str) -> bool:
+    return Path(text).exists() or text.endswith((".yaml", ".yml")) or text.endswith("/")
+
+
+@app.command()
+@user_errors
+def check(
+    targets: Annotated[list[str], typer.Argument(help="GRAPH [QUERY], or graph files and folders to verify every claim.")],
+    expect: Annotated[Optional[str], typer.Option(help="With a query: exit 1 unless the verdict is 'separated' or 'connected'.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Answer a d-separation query with every path and why it is open or blocked, or verify the claims of graph files.
+
+    \b
+    causaliqa check graphs/baseline.yaml "Q _||_ M | X"
+    causaliqa check graphs/shared_features.yaml "Q _||_ M | X" --expect connected
+    causaliqa check graphs/            # every claim of every graph: the paper's theory table
+    """
+    from causaliqa.graph import graph_files, load_graph
+    from causaliqa.graph.claims import check_claims, verdict
+    from causaliqa.table import format_table
+
+    if len(targets) == 2 and not _is_path(targets[1]):
+        if expect not in (None, "separated", "connected"):
+            raise CausaliqaError("--expect", None, "'separated' or 'connected'", repr(expect))
+        graph = load_graph(targets[0])
+        judgement = graph.is_separated(targets[1])
+        if as_json:
+            typer.echo(json.dumps(judgement.to_dict(), indent=2, ensure_ascii=False))
+        else:
+            typer.echo(format_judgement(graph.name, judgement))
+        if expect and expect != verdict(judgement.separated):
+            raise typer.Exit(1)
+        return
+    if expect:
+        raise CausaliqaError("--expect", None, "a single GRAPH and QUERY", f"{len(targets)} graph paths")
+    graphs = [load_graph(p) for p in graph_files(targets)]
+    results = check_claims(graphs)
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
+    else:
+        rows = [[r.graph, r.query, r.expected, r.got, "ok" if r.ok else "FAIL"] for r in results]
+        typer.echo(format_table(["graph", "claim", "expected", "got", ""], rows))
+        failed = sum(not r.ok for r in results)
+        typer.echo(f"\n{len(results) - failed} of {len(results)} claims hold in {len(graphs)} graphs.")
+    if any(not r.ok for r in results):
+        raise typer.Exit(1)
+
+
+def format_judgement(name: str, judgement) -> str:
+    from causaliqa.graph.query import Query
+
+    query = Query(judgement.left, judgement.right, judgement.given)
+    head = f"{name}: {query}  ->  {'separated' if judgement.separated else 'NOT separated'}"
+    lines = [head]
+    if not judgement.paths:
+        lines.append("  no path joins the two sides")
+    for path in judgement.paths:
+        lines.append(f"  {'open   ' if path.is_open else 'blocked'}  {path.text()}")
+        lines.append(f"           {path.why()}")
+    if judgement.paths_truncated:
+        lines.append(f"  ... only the first {len(judgement.paths)} paths are listed")
+    return "\n".join(lines)
+
+
+@app.command()
+@user_errors
+def implied(
+    graph: Annotated[Path, typer.Argument(help="Graph YAML file.")],
+    all_pairs: Annotated[bool, typer.Option("--all-pairs", help="A minimal separator for every non-adjacent pair.")] = False,
+    observed_only: Annotated[bool, typer.Option("--observed-only", help="Only separators made of observed/predicted nodes.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List the conditional independencies the graph implies (the testable implications).
+
+    Default: the pairwise Markov basis, one statement per non-adjacent pair (as dagitty lists them).
+    """
+    from causaliqa.graph import load_graph
+
+    g = load_graph(graph)
+    restrict = g.nodes_with_role("observed", "predicted") if observed_only else None
+    found = g.implied_independencies(all_pairs=all_pairs, restrict_to=restrict)
+    if as_json:
+        typer.echo(json.dumps([i.to_dict() for i in found], indent=2))
+        return
+    for ind in found:
+        typer.echo(str(ind))
+    typer.echo(f"# {len(found)} implied independencies in {g.name}")
+
+
+@app.command()
+@user_errors
+def compare(
+    graphs: Annotated[list[Path], typer.Argument(help="Graph files or folders.")],
+    query: Annotated[list[str], typer.Option("--query", "-q", help="A query; repeat for several.")],
+) -> None:
+    """Print a graphs x queries table of d-separation verdicts."""
+    from causaliqa.graph import graph_files, load_graph, parse_query
+    from causaliqa.graph.claims import compare_graphs
+    from causaliqa.table import format_table
+
+    loaded = [load_graph(p) for p in graph_files(graphs)]
+    queries = [parse_query(q, f"--query[{i}]") for i, q in enumerate(query)]
+    typer.echo(format_table(["graph", *map(str, queries)], compare_graphs(loaded, queries)))
+
+
+@app.command()
+@user_errors
+def draw(
+    graph: Annotated[Path, typer.Argument(help="Graph file, or a folder to draw every graph in it.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output file (.svg .pdf .png .tex .dot .mmd) or, for a folder, an output folder.")],
+    fmt: Annotated[str, typer.Option("--format", help="With a folder: suffix of the files written.")] = "svg",
+) -> None:
+    """Draw a graph in the paper's style, or write it as TikZ, Graphviz dot or Mermaid."""
+    from causaliqa.draw import draw_graph
+    from causaliqa.graph import graph_files, load_graph
+
+    if graph.is_dir():
+        out.mkdir(parents=True, exist_ok=True)
+        for path in graph_files([graph]):
+            g = load_graph(path)
+            typer.echo(draw_graph(g, out / f"{g.name}.{fmt.lstrip('.')}"))
+        return
+    typer.echo(draw_graph(load_graph(graph), out))
+
+
+def main() -> None:  # console-script entry point
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""User-facing errors: one line naming where, what was expected and what was got."""
+
+from __future__ import annotations
+
+
+class CausaliqaError(Exception):
+    """A mistake in user input (file, field, query, path, image).
+
+    The CLI prints ``str(err)`` on one line and exits with status 2; no traceback.
+    """
+
+    def __init__(self, where: str, field: str | None, expected: str, got: object) -> None:
+        self.where = where
+        self.field = field
+        self.expected = expected
+        self.got = got
+        location = f"{where}: {field}" if field else where
+        got_text = " ".join(str(got).split())
+        if len(got_text) > 160:
+            got_text = got_text[:157] + "..."
+        super().__init__(f"{location}: expected {expected}, got {got_text}")

@@ -1,0 +1,53 @@
+"""Verify the claims declared in graph files, and compare graphs on shared queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from causaliqa.graph.model import CausalGraph
+from causaliqa.graph.query import Query
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    graph: str
+    query: str
+    expected: str
+    got: str
+    source: str
+
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.got
+
+    def to_dict(self) -> dict:
+        return {"graph": self.graph, "claim": self.query, "expected": self.expected, "got": self.got, "ok": self.ok, "source": self.source}
+
+
+def verdict(separated: bool) -> str:
+    return "separated" if separated else "connected"
+
+
+def check_claims(graphs: list[CausalGraph]) -> list[ClaimResult]:
+    results = []
+    for graph in graphs:
+        for claim in graph.claims:
+            q = claim.query
+            got = graph.is_separated(q.left, q.right, q.given, explain=False).separated
+            plain = Query(q.left, q.right, q.given)
+            results.append(ClaimResult(graph.name, str(plain), verdict(q.expect_separated), verdict(got), claim.source))
+    return results
+
+
+def compare_graphs(graphs: list[CausalGraph], queries: list[Query]) -> list[list[str]]:
+    """Rows ``[graph, verdict per query]``; ``n/a`` where a query names a node the graph lacks."""
+    rows = []
+    for graph in graphs:
+        row = [graph.name]
+        for q in queries:
+            if q.nodes <= set(graph.nodes):
+                row.append(verdict(graph.is_separated(q.left, q.right, q.given, explain=False).separated))
+            else:
+                row.append("n/a (missing " + ", ".join(sorted(q.nodes - set(graph.nodes))) + ")")
+        rows.append(row)
+    return rows

@@ -1,0 +1,71 @@
+"""Read YAML files into pydantic models, turning every failure into one ``CausaliqaError`` line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from causaliqa.errors import CausaliqaError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_yaml_mapping(path: str | Path) -> dict:
+    path = Path(path)
+    where = str(path)
+    if not path.exists():
+        raise CausaliqaError(where, None, "an existing file", "no such file")
+    if path.is_dir():
+        raise CausaliqaError(where, None, "a YAML file", "a directory")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise CausaliqaError(where, None, "a readable UTF-8 text file", type(err).__name__) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f"line {mark.line + 1}" if mark else None
+        raise CausaliqaError(where, at, "valid YAML", getattr(err, "problem", None) or str(err)) from None
+    if not isinstance(data, dict):
+        raise CausaliqaError(where, None, "a YAML mapping at the top level", type(data).__name__ if data is not None else "an empty file")
+    return data
+
+
+def validate_model(model: type[M], data: dict, where: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        kind = first["type"]
+        if kind == "extra_forbidden":
+            allowed = ", ".join(_field_names(model, first["loc"][:-1]))
+            raise CausaliqaError(where, field, f"one of the known fields ({allowed})", "an unknown field") from None
+        if kind == "missing":
+            raise CausaliqaError(where, field, "this required field", "nothing") from None
+        expected = first["msg"][0].lower() + first["msg"][1:]
+        raise CausaliqaError(where, field, expected.removeprefix("value error, "), repr(first.get("input"))) from None
+
+
+def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
+    current: type[BaseModel] | None = model
+    for part in loc:
+        info = current.model_fields.get(str(part)) if current is not None else None
+        if info is None:
+            continue  # a list index or a dict key: stay on the same model
+        current = _model_in(info.annotation)
+    return list(current.model_fields) if current is not None else []
+
+
+def _model_in(annotation) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
