@@ -161,6 +161,42 @@ def draw(
     typer.echo(draw_graph(load_graph(graph), out))
 
 
+@app.command()
+@user_errors
+def estimators(pattern: Annotated[str, typer.Argument(help="Glob pattern, e.g. 'iqa:*' or '*resnet*'.")] = "*") -> None:
+    """List the estimators that can be bound to graph nodes."""
+    from causaliqa.estimators import list_estimators
+
+    for name in list_estimators(pattern):
+        typer.echo(name)
+
+
+@app.command()
+@user_errors
+def score(
+    experiment: Annotated[Optional[Path], typer.Argument(help="An experiment file (its dataset and bindings); or use the flags.")] = None,
+    images: Annotated[Optional[Path], typer.Option(help="ImageNet-val folder (flat + --labels, or wnid sub-folders), or ImageNet-C root with --imagenet-c.")] = None,
+    labels: Annotated[Optional[Path], typer.Option(help="Labels: CSV file,label[,wnid] or text 'file label'.")] = None,
+    imagenet_c: Annotated[bool, typer.Option("--imagenet-c", help="--images is an ImageNet-C root <corruption>/<severity>/<wnid>/.")] = False,
+    corruptions: Annotated[str, typer.Option(help="'all', 'none' or comma-separated ImageNet-C names, generated on the fly.")] = "none",
+    severities: Annotated[str, typer.Option(help="Severities: 1-5, or 1,3,5.")] = "1-5",
+    limit: Annotated[Optional[int], typer.Option(help="Only the first N image ids.")] = None,
+    estimator: Annotated[Optional[list[str]], typer.Option("--estimator", "-e", help="ESTIMATOR[:OUTPUT], repeatable (see `causaliqa estimators`).")] = None,
+    out: Annotated[Path, typer.Option(help="Store folder (Parquet).")] = Path("scores"),
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding/corruption worker processes (default: half the cores).")] = None,
+    part_size: Annotated[int, typer.Option(min=1, help="Rows per Parquet part written during the run.")] = 512,
+) -> None:
+    """Score images (clean and corrupted variants) with every estimator in one batched pass; resumable."""
+    from causaliqa.scoring.cli_support import score_command
+
+    summary = score_command(experiment, images, labels, imagenet_c, corruptions, severities, limit, estimator or [], out,
+                            batch_size, device, workers, part_size)
+    typer.echo(f"{summary.scored} variants scored, {summary.skipped} already in the store, {summary.failed} failed; "
+               f"{summary.rows} rows in {summary.out}/scores.parquet ({summary.images_per_second:.1f} img/s)")
+
+
 def main() -> None:  # console-script entry point
     app()
 

@@ -1,0 +1,89 @@
+"""No-reference IQA estimators: any pyiqa NR metric, and total variation (the paper's TV baseline)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from causaliqa.errors import CausaliqaError
+from causaliqa.estimators.base import Estimator, to_float
+from causaliqa.estimators.registry import register_estimator
+
+
+@register_estimator("iqa", family=True)
+class PyiqaMetric(Estimator):
+    """``iqa:<metric>`` for any pyiqa no-reference metric; ``iqa:<metric>@<file>`` loads local weights.
+
+    Direction comes from pyiqa's own ``lower_better``. Offline BRISQUE/NIQE: pass the parameter
+    files, e.g. ``iqa:brisque@../shared/weights/brisque_svm_weights.pth``.
+    """
+
+    def __init__(self, metric: str, weights: str | None = None, where: str = "estimator") -> None:
+        import pyiqa
+        from pyiqa.default_model_configs import DEFAULT_CONFIGS
+
+        super().__init__(f"iqa:{metric}" + (f"@{weights}" if weights else ""))
+        if metric not in DEFAULT_CONFIGS or DEFAULT_CONFIGS[metric].get("metric_mode") != "NR":
+            from causaliqa.graph.model import did_you_mean
+
+            nr = pyiqa.list_models(metric_mode="NR")
+            raise CausaliqaError(where, None, f"a pyiqa no-reference metric{did_you_mean(metric, nr)}", repr(metric))
+        if weights and not Path(weights).exists():
+            raise CausaliqaError(where, None, f"an existing weights file for {metric}", repr(weights))
+        self.metric = metric
+        self.weights = weights
+        lower = bool(DEFAULT_CONFIGS[metric].get("lower_better", False))
+        self.higher_is_better = {"score": not lower}
+        self._model = None
+
+    @property
+    def key(self) -> str:
+        """A local parameter file stands in for pyiqa's own download: same metric, same column."""
+        return f"iqa:{self.metric}"
+
+    def load(self) -> None:
+        import pyiqa
+
+        kwargs = {"pretrained_model_path": self.weights} if self.weights else {}
+        self._model = pyiqa.create_metric(self.metric, device=self.device, as_loss=False, **kwargs)
+        self.higher_is_better = {"score": not self._model.lower_better}
+
+    @torch.inference_mode()
+    def score(self, images: torch.Tensor, labels: np.ndarray) -> dict[str, np.ndarray]:
+        self.ensure_loaded()
+        x = to_float(images, self.device)
+        values = self._model(x)
+        return {"score": values.detach().float().reshape(-1).cpu().numpy().astype(np.float64)}
+
+
+def total_variation(x: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of horizontally and vertically adjacent pixels, per image.
+
+    Normalisation: on [0, 1] intensities, averaged over channels and pixel pairs (not summed), so
+    the value does not depend on image size; 0 for a flat image, at most 2.
+    """
+    dx = (x[..., :, 1:] - x[..., :, :-1]).abs().mean(dim=(1, 2, 3))
+    dy = (x[..., 1:, :] - x[..., :-1, :]).abs().mean(dim=(1, 2, 3))
+    return dx + dy
+
+
+@register_estimator("tv")
+class TotalVariation(Estimator):
+    """Total variation (anisotropic, mean-normalised on [0, 1]); high for noise, low for blur."""
+
+    higher_is_better = {"score": False}
+
+    def __init__(self, weights: str | None = None) -> None:
+        super().__init__("tv")
+        if weights:
+            raise CausaliqaError("tv", None, "no weights (tv has none)", repr(weights))
+
+    def load(self) -> None:
+        pass
+
+    @torch.inference_mode()
+    def score(self, images: torch.Tensor, labels: np.ndarray) -> dict[str, np.ndarray]:
+        x = to_float(images, self.device)
+        return {"score": total_variation(x).double().cpu().numpy()}

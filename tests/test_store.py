@@ -1,0 +1,119 @@
+"""The Parquet store: resume after kill -9, failures table, adding an estimator, plain-pandas reading."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from causaliqa.cli import app
+
+runner = CliRunner()
+KEY = ["image_id", "corruption", "severity"]
+
+
+def score_args(imagenet_val, out, *estimators, limit=24, extra=()):
+    args = ["score", "--images", str(imagenet_val / "images"), "--labels", str(imagenet_val / "labels.csv"),
+            "--limit", str(limit), "--corruptions", "gaussian_noise,contrast", "--severities", "2",
+            "--out", str(out), "--batch-size", "4", "--part-size", "4", "--workers", "0"]
+    for e in estimators:
+        args += ["-e", e]
+    return args + list(extra)
+
+
+@pytest.mark.slow
+def test_kill_and_resume_gives_exactly_the_rows_of_an_uninterrupted_run(imagenet_val, tmp_path):
+    estimators = ("tv", "iqa:piqe")
+    reference = tmp_path / "reference"
+    result = runner.invoke(app, score_args(imagenet_val, reference, *estimators))
+    assert result.exit_code == 0, result.output
+    expected = pd.read_parquet(reference / "scores.parquet")
+    assert len(expected) == 72
+
+    killed = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "causaliqa.cli", *score_args(imagenet_val, killed, *estimators)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((killed / "parts").glob("part-*.parquet"))) < 2:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    parts = list((killed / "parts").glob("part-*.parquet"))
+    assert parts, "the run was killed after writing parts"
+    assert not (killed / "scores.parquet").exists(), "killed before finishing"
+    for p in parts:  # every part on disk is whole
+        pq.read_table(p)
+
+    result = runner.invoke(app, score_args(imagenet_val, killed, *estimators))
+    assert result.exit_code == 0, result.output
+    assert "already in the store" in result.output
+    skipped = int(result.stdout.split(" variants scored, ")[1].split(" already")[0])
+    assert skipped >= 8
+    got = pd.read_parquet(killed / "scores.parquet")
+    assert not got.duplicated(KEY).any()
+    pd.testing.assert_frame_equal(got.sort_values(KEY).reset_index(drop=True), expected.sort_values(KEY).reset_index(drop=True))
+    assert not list((killed / "parts").glob("*.parquet"))
+
+
+def test_failures_are_recorded_and_run_goes_on(imagenet_val, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    files = sorted((imagenet_val / "images").iterdir())[:3]
+    for f in files:
+        shutil.copy(f, images / f.name)
+    data = files[0].read_bytes()
+    (images / "ILSVRC2012_val_trunc.JPEG").write_bytes(data[: len(data) // 3])
+    (images / "ILSVRC2012_val_text.JPEG").write_text("not an image")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,label\n" + "".join(f"{p.name},1\n" for p in images.iterdir()))
+    out = tmp_path / "store"
+    result = runner.invoke(app, ["score", "--images", str(images), "--labels", str(labels), "-e", "tv", "--out", str(out), "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    assert "2 failed" in result.output
+    failures = pd.read_parquet(out / "failures.parquet")
+    assert set(failures.image_id) == {"ILSVRC2012_val_trunc", "ILSVRC2012_val_text"}
+    assert failures.reason.str.contains("OSError|UnidentifiedImageError|truncated").all()
+    assert len(pd.read_parquet(out / "scores.parquet")) == 3
+
+
+def test_adding_an_estimator_scores_only_the_new_columns(imagenet_val, tmp_path):
+    out = tmp_path / "store"
+    assert runner.invoke(app, score_args(imagenet_val, out, "tv", limit=6)).exit_code == 0
+    first = pd.read_parquet(out / "scores.parquet")
+    result = runner.invoke(app, score_args(imagenet_val, out, "tv", "iqa:piqe", limit=6))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("18 variants scored, 0 already")
+    second = pd.read_parquet(out / "scores.parquet")
+    assert len(second) == len(first) == 18
+    assert second["iqa:piqe.score"].notna().all()
+    pd.testing.assert_series_equal(second.sort_values(KEY)["tv.score"].reset_index(drop=True), first.sort_values(KEY)["tv.score"].reset_index(drop=True))
+    result = runner.invoke(app, score_args(imagenet_val, out, "tv", "iqa:piqe", limit=8))
+    assert result.stdout.startswith("6 variants scored, 18 already")
+
+
+def test_store_reads_without_causaliqa(imagenet_val, tmp_path):
+    out = tmp_path / "store"
+    assert runner.invoke(app, score_args(imagenet_val, out, "tv", limit=2)).exit_code == 0
+    code = f"import pyarrow.parquet as pq; t = pq.read_table({str(out / 'scores.parquet')!r}); print(t.num_rows, sorted(t.column_names))"
+    done = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
+                          env={"PYTHONPATH": os.pathsep.join(p for p in sys.path if "site-packages" in p)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("6 ") and "tv.score" in done.stdout
+    assert "causaliqa" not in done.stdout
+
+
+def test_score_flag_errors(tmp_path):
+    result = runner.invoke(app, ["score", "--images", str(tmp_path), "-e", "nope", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "expected a known estimator" in result.output
+    result = runner.invoke(app, ["score", "--images", str(tmp_path), "--labels", str(tmp_path / "x.csv"), "-e", "tv"])
+    assert result.exit_code == 2 and "x.csv: expected an existing labels file, got no such file" in result.output
+    result = runner.invoke(app, ["score", "--images", str(tmp_path), "-e", "tv", "--severities", "0-9"])
+    assert result.exit_code == 2 and "expected severities from 1 to 5" in result.output
