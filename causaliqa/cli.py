@@ -199,6 +199,32 @@ def score(
 
 @app.command()
 @user_errors
+def analyze(
+    store: Annotated[Path, typer.Argument(help="Score store folder written by `causaliqa score`.")],
+    m: Annotated[list[str], typer.Option("--m", help="Correctness column(s) for M, e.g. efficientnet_lite0.correct.")],
+    q: Annotated[list[str], typer.Option("--q", help="Quality column(s) for Q, e.g. iqa:brisque.score.")],
+    seed: Annotated[int, typer.Option()] = 0,
+    n_boot: Annotated[int, typer.Option(min=10, help="Bootstrap resamples.")] = 1000,
+    json_out: Annotated[Optional[Path], typer.Option("--json-out", help="Also write all results as JSON here.")] = None,
+) -> None:
+    """Re-analyse a store: group-wise KRCC/SRCC/PLCC with bootstrap CIs, point-wise AUC/CE, per-label and per-image CV."""
+    from causaliqa.analysis import TABLE_HEADER, analyse_store
+    from causaliqa.scoring.store import write_json_atomic
+    from causaliqa.table import format_table
+
+    results = analyse_store(store, m, q, seed=seed, n_boot=n_boot)
+    typer.echo(format_table(TABLE_HEADER, [r.row() for r in results]))
+    for r in results:
+        for g in (r.by_label, r.by_image):
+            if g:
+                typer.echo(f"{r.m} ~ {r.q} | {g.by}: mAUC {g.mean_auc:.3f} (sd {g.std_auc:.3f}), mCE {g.mean_cross_entropy:.3f}; "
+                           f"{g.folds_used} folds used, {g.folds_one_class} one-class, {g.folds_separated} separated")
+    if json_out:
+        write_json_atomic([r.to_dict() for r in results], json_out)
+
+
+@app.command()
+@user_errors
 def demo(
     graphs: Annotated[Path, typer.Option(help="Folder of graph files.")] = Path("graphs"),
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out/demo"),

@@ -1,0 +1,51 @@
+"""`causaliqa analyze` on a store with a known generating process."""
+
+import json
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from typer.testing import CliRunner
+
+from causaliqa.cli import app
+
+runner = CliRunner()
+
+
+def make_store(path, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for image in range(150):
+        label = image % 30
+        for c in ("clean", "fog", "snow", "pixelate", "contrast"):
+            for s in ((0,) if c == "clean" else (1, 2, 3, 4, 5)):
+                difficulty = s * (0.3 + 0.1 * len(c)) + rng.normal()
+                rows.append({"image_id": f"img{image}", "corruption": c, "severity": s, "label": label,
+                             "good.score": -difficulty + 0.3 * rng.normal(), "noise.score": rng.normal(),
+                             "model.correct": int(rng.random() < 1 / (1 + np.exp(difficulty - 1.5)))})
+    frame = pd.DataFrame(rows)
+    path.mkdir()
+    frame.to_parquet(path / "scores.parquet", index=False)
+    return frame
+
+
+def test_analyze_table_and_json(tmp_path):
+    frame = make_store(tmp_path / "store")
+    result = runner.invoke(app, ["analyze", str(tmp_path / "store"), "--m", "model.correct", "--q", "good.score",
+                                 "--q", "noise.score", "--n-boot", "200", "--json-out", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    good, noise = data
+    assert good["point_wise"]["auc"] > 0.7 and abs(noise["point_wise"]["auc"] - 0.5) < 0.08
+    groups = frame.groupby(["corruption", "severity"])[["good.score", "model.correct"]].mean()
+    assert good["group_wise"]["spearman"]["estimate"] == stats.spearmanr(groups["good.score"], groups["model.correct"]).statistic
+    assert good["by_image"]["n_groups"] == 150 and good["by_label"]["n_groups"] == 30
+    assert "task model (M)" in result.output and "image_id: mAUC" in result.output
+
+
+def test_analyze_errors(tmp_path):
+    make_store(tmp_path / "store")
+    result = runner.invoke(app, ["analyze", str(tmp_path / "store"), "--m", "model.correct", "--q", "good.scor"])
+    assert result.exit_code == 2 and "did you mean 'good.score'" in result.output
+    result = runner.invoke(app, ["analyze", str(tmp_path / "store"), "--m", "good.score", "--q", "noise.score"])
+    assert result.exit_code == 2 and "expected a binary correctness column for M" in result.output
