@@ -7,7 +7,7 @@ TORCH  := torch==2.14.1 torchvision==0.29.1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,9 +23,6 @@ test: install
 
 demo: install
 	$(VENV)/bin/causaliqa demo
-
-bench: install
-	$(PY) benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) out scores
