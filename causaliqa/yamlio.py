@@ -13,6 +13,24 @@ from causaliqa.errors import CausaliqaError
 M = TypeVar("M", bound=BaseModel)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses duplicate keys (YAML would silently keep the last one)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _DuplicateKey(key_node.start_mark.line + 1, key)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, line: int, key) -> None:
+        self.line, self.key = line, key
+
+
 def read_yaml_mapping(path: str | Path) -> dict:
     path = Path(path)
     where = str(path)
@@ -25,11 +43,13 @@ def read_yaml_mapping(path: str | Path) -> dict:
     except (OSError, UnicodeDecodeError) as err:
         raise CausaliqaError(where, None, "a readable UTF-8 text file", type(err).__name__) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f"line {mark.line + 1}" if mark else None
         raise CausaliqaError(where, at, "valid YAML", getattr(err, "problem", None) or str(err)) from None
+    except _DuplicateKey as dup:
+        raise CausaliqaError(where, f"line {dup.line}", "each key once", f"duplicate {dup.key!r}") from None
     if not isinstance(data, dict):
         raise CausaliqaError(where, None, "a YAML mapping at the top level", type(data).__name__ if data is not None else "an empty file")
     return data

@@ -200,7 +200,7 @@ class ZeroShotCLIP(Classifier):
         import open_clip
 
         pretrained = None if self.weights == "random" else self.weights
-        model, _, preprocess = open_clip.create_model_and_transforms(self.model_name, pretrained=pretrained, device=self.device)
+        model = open_clip.create_model(self.model_name, pretrained=pretrained, device=self.device)
         cfg = open_clip.get_model_preprocess_cfg(model)
         size = cfg.get("size", 224)
         self.input_size = int(size[0] if isinstance(size, (tuple, list)) else size)
@@ -216,11 +216,10 @@ class ZeroShotCLIP(Classifier):
                 weights.append(F.normalize(emb, dim=0))
         self._text = torch.stack(weights, dim=1)  # d x K
         self._scale = float(model.logit_scale.exp()) if self.logit_scale == "model" else float(self.logit_scale)
-        self._clip = model
         self._model = model
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         self.ensure_loaded()
         with torch.inference_mode(), self._autocast():
-            z = F.normalize(self._clip.encode_image(self._prepare(images)).float(), dim=-1)
+            z = F.normalize(self._model.encode_image(self._prepare(images)).float(), dim=-1)
             return self._scale * (z @ self._text)

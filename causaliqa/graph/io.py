@@ -69,34 +69,10 @@ def graph_from_spec(spec: GraphSpec, source: str) -> CausalGraph:
     )
 
 
-def _reject_duplicate_nodes(path: Path) -> None:
-    """YAML mappings silently keep the last duplicate key; a duplicate node id is a mistake."""
-    import yaml
-
-    class _Loader(yaml.SafeLoader):
-        pass
-
-    def construct(loader, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = loader.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise CausaliqaError(str(path), f"line {key_node.start_mark.line + 1}", "each key once", f"duplicate {key!r}")
-            seen.add(key)
-        return yaml.SafeLoader.construct_mapping(loader, node, deep)
-
-    _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct)
-    try:
-        yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError:
-        pass  # read_yaml_mapping reports syntax errors
-
-
 def load_graph(path: str | Path) -> CausalGraph:
     """Read and validate a graph YAML file."""
     path = Path(path)
     data = read_yaml_mapping(path)
-    _reject_duplicate_nodes(path)
     spec = validate_model(GraphSpec, data, str(path))
     return graph_from_spec(spec, str(path))
 

@@ -180,8 +180,6 @@ def score_images(
 
 def _score_batch(records: list[ImageRecord], batch: torch.Tensor, bindings: list[Binding]) -> pd.DataFrame:
     labels = np.array([r.label for r in records], dtype=np.int64)
-    if batch.device.type == "cpu" and torch.cuda.is_available() and bindings and bindings[0].estimator.device.type == "cuda":
-        batch = batch.pin_memory()
     columns: dict[str, np.ndarray] = {
         "image_id": np.array([r.image_id for r in records], dtype=object),
         "corruption": np.array([r.corruption for r in records], dtype=object),
