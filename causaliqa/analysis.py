@@ -12,7 +12,7 @@ from causaliqa.errors import CausaliqaError
 from causaliqa.scoring.store import load_scores
 from causaliqa.stats import group_correlation, grouped_predictability, pointwise_predictability
 from causaliqa.stats.correlation import GroupCorrelation
-from causaliqa.stats.predictability import GroupedPredictability, PointwisePredictability
+from causaliqa.stats.predictability import GroupedPredictability, PointwisePredictability, cross_validated_auc
 
 
 @dataclass(frozen=True)
@@ -45,19 +45,75 @@ class PairAnalysis:
 TABLE_HEADER = ["task model (M)", "IQA metric (Q)", "AUC", "CE", "|KRCC|", "|PLCC|", "|SRCC|"]
 
 
-def analyse_pair(frame: pd.DataFrame, m: str, q: str, seed: int = 0, n_boot: int = 1000, per_group: bool = True) -> PairAnalysis:
+def analyse_pair(frame: pd.DataFrame, m: str, q: str, seed: int = 0, n_boot: int = 1000, per_group: bool = True,
+                 group_wise: bool = True, by_label: bool = True, by_image: bool = True, folds: int = 5) -> PairAnalysis:
+    """The paper's analyses of one (M, Q) pair; per-image CV needs at least 2 x ``folds`` variants per id."""
     data = frame[["image_id", "label", "corruption", "severity", m, q]].dropna()
     if data.empty:
         raise CausaliqaError(m, None, f"rows with both {m} and {q}", "none")
     groups = data.groupby(["corruption", "severity"])[[q, m]].mean()
-    gw = group_correlation(groups[q].to_numpy(), groups[m].to_numpy(), n_boot=n_boot, seed=seed) if len(groups) >= 3 else None
+    gw = group_correlation(groups[q].to_numpy(), groups[m].to_numpy(), n_boot=n_boot, seed=seed) if group_wise and len(groups) >= 3 else None
     pw = pointwise_predictability(data[q].to_numpy(), data[m].to_numpy(), data["image_id"].to_numpy(), seed=seed, n_boot=n_boot)
-    by_label = by_image = None
-    if per_group:
-        by_label = grouped_predictability(data[q].to_numpy(), data[m].to_numpy(), data["label"].to_numpy(), by="label", seed=seed)
-        if data["image_id"].value_counts().max() >= 10:
-            by_image = grouped_predictability(data[q].to_numpy(), data[m].to_numpy(), data["image_id"].to_numpy(), by="image_id", seed=seed)
-    return PairAnalysis(m, q, len(data), gw, pw, by_label, by_image)
+    q_values, m_values = data[q].to_numpy(), data[m].to_numpy()
+    per_label = per_image = None
+    if per_group and by_label:
+        per_label = grouped_predictability(q_values, m_values, data["label"].to_numpy(), by="label", k=folds, seed=seed)
+    if per_group and by_image and data["image_id"].value_counts().max() >= 2 * folds:
+        per_image = grouped_predictability(q_values, m_values, data["image_id"].to_numpy(), by="image_id", k=folds, seed=seed)
+    return PairAnalysis(m, q, len(data), gw, pw, per_label, per_image)
+
+
+def group_table(frame: pd.DataFrame, m_columns: list[str], q_columns: list[str]) -> pd.DataFrame:
+    """Per (corruption, severity): mean of every Q, accuracy of every M, and the row count (paper Fig 3/5/7)."""
+    cols = [*q_columns, *m_columns]
+    table = frame.groupby(["corruption", "severity"])[cols].mean()
+    table["n"] = frame.groupby(["corruption", "severity"]).size()
+    return table.reset_index()
+
+
+@dataclass(frozen=True)
+class MixtureAnalysis:
+    """Paper §6.3: AUC of P(M | Q) on data sets where a fraction p_c of the images is mildly corrupted.
+
+    Each mixture holds one variant per image id, so the AUC is of 5-fold out-of-fold predictions over
+    all its rows (an 80/20 split would leave a fifth of the ids to judge it on).
+    """
+
+    m: str
+    q: str
+    fractions: tuple[float, ...]
+    auc: tuple[float, ...]
+    auc_ci: tuple[tuple[float, float], ...]
+    q_mean: tuple[float, ...]
+    accuracy: tuple[float, ...]
+
+    @property
+    def mean_auc(self) -> float:
+        finite = [a for a in self.auc if a == a]
+        return float(np.mean(finite)) if finite else float("nan")
+
+    def to_dict(self) -> dict:
+        return {"m": self.m, "q": self.q, "fractions": list(self.fractions), "auc": list(self.auc),
+                "auc_ci": [list(c) for c in self.auc_ci], "q_mean": list(self.q_mean), "accuracy": list(self.accuracy),
+                "mean_auc": self.mean_auc}
+
+
+def mixture_frame(scores: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+    """Score rows of every mixture member (a variant scored once appears in every mixture holding it)."""
+    return members.merge(scores, on=["image_id", "corruption", "severity"], how="inner")
+
+
+def analyse_mixtures(scores: pd.DataFrame, members: pd.DataFrame, m: str, q: str, seed: int = 0, n_boot: int = 1000) -> MixtureAnalysis:
+    data = mixture_frame(scores, members)[["p_c", "image_id", m, q]].dropna()
+    fractions, aucs, cis, q_means, accs = [], [], [], [], []
+    for p_c, part in data.groupby("p_c", sort=True):
+        fractions.append(float(p_c))
+        q_means.append(float(part[q].mean()))
+        accs.append(float(part[m].mean()))
+        cv = cross_validated_auc(part[q].to_numpy(), part[m].to_numpy(), part["image_id"].to_numpy(), seed=seed, n_boot=n_boot)
+        aucs.append(cv.auc)  # NaN when M takes one value
+        cis.append(cv.auc_ci)
+    return MixtureAnalysis(m, q, tuple(fractions), tuple(aucs), tuple(cis), tuple(q_means), tuple(accs))
 
 
 def analyse_store(out: str | Path, m_columns: list[str], q_columns: list[str], seed: int = 0, n_boot: int = 1000) -> list[PairAnalysis]:

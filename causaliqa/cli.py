@@ -200,18 +200,29 @@ def score(
 @app.command()
 @user_errors
 def analyze(
-    store: Annotated[Path, typer.Argument(help="Score store folder written by `causaliqa score`.")],
-    m: Annotated[list[str], typer.Option("--m", help="Correctness column(s) for M, e.g. efficientnet_lite0.correct.")],
-    q: Annotated[list[str], typer.Option("--q", help="Quality column(s) for Q, e.g. iqa:brisque.score.")],
+    store: Annotated[Path, typer.Argument(help="A score store folder, or an experiment file (re-analyse its store and rewrite its report).")],
+    m: Annotated[Optional[list[str]], typer.Option("--m", help="With a store: correctness column(s) for M, e.g. efficientnet_lite0.correct.")] = None,
+    q: Annotated[Optional[list[str]], typer.Option("--q", help="With a store: quality column(s) for Q, e.g. iqa:brisque.score.")] = None,
     seed: Annotated[int, typer.Option()] = 0,
     n_boot: Annotated[int, typer.Option(min=10, help="Bootstrap resamples.")] = 1000,
     json_out: Annotated[Optional[Path], typer.Option("--json-out", help="Also write all results as JSON here.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="With an experiment: override a field, e.g. out=runs/a.")] = None,
 ) -> None:
-    """Re-analyse a store: group-wise KRCC/SRCC/PLCC with bootstrap CIs, point-wise AUC/CE, per-label and per-image CV."""
+    """Re-analyse without scoring: group-wise KRCC/SRCC/PLCC with bootstrap CIs, point-wise AUC/CE, per-label and per-image CV.
+
+    \b
+    causaliqa analyze out/demo --m efficientnet_lite0.correct --q iqa:piqe.score
+    causaliqa analyze experiments/demo.yaml      # also CI tests, verdicts and the report
+    """
     from causaliqa.analysis import TABLE_HEADER, analyse_store
     from causaliqa.scoring.store import write_json_atomic
     from causaliqa.table import format_table
 
+    if store.suffix in (".yaml", ".yml"):
+        _run_and_print(store, set_ or [], score=False)
+        return
+    if not m or not q:
+        raise CausaliqaError("causaliqa analyze", "--m/--q", "at least one --m and one --q column with a store folder", "none")
     results = analyse_store(store, m, q, seed=seed, n_boot=n_boot)
     typer.echo(format_table(TABLE_HEADER, [r.row() for r in results]))
     for r in results:
@@ -223,27 +234,74 @@ def analyze(
         write_json_atomic([r.to_dict() for r in results], json_out)
 
 
+def _run_and_print(experiment: Path, overrides: list[str], score: bool = True, **scoring) -> None:
+    from causaliqa.experiment.config import load_experiment
+    from causaliqa.experiment.run import run_experiment
+    from causaliqa.report import summary_lines
+
+    exp = load_experiment(experiment, overrides)
+    results, files = run_experiment(exp, score=score, **scoring)
+    typer.echo("\n".join(summary_lines(results)))
+    typer.echo(f"\nreport: {files['html']}  (also {files['markdown'].name}, {files['results'].name}, figures/)")
+
+
+@app.command()
+@user_errors
+def run(
+    experiment: Annotated[Path, typer.Argument(help="Experiment file (experiments/*.yaml).")],
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a field: dataset.images=/data/val, dataset.limit=100; repeatable.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Overrides scoring.batch_size.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or cuda:N (overrides scoring.device).")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding/corruption worker processes.")] = None,
+) -> None:
+    """Run an experiment: score (reusing the store), the paper's analyses, CI tests per graph, report.
+
+    \b
+    causaliqa run experiments/demo.yaml
+    causaliqa run experiments/table1.yaml --set dataset.images=/data/imagenet-c --device cuda
+    """
+    _run_and_print(experiment, set_ or [], batch_size=batch_size, device=device, workers=workers)
+
+
+@app.command()
+@user_errors
+def simulate(
+    graph: Annotated[Path, typer.Argument(help="Graph file.")],
+    n: Annotated[int, typer.Option("--n", min=2, help="Rows.")] = 1000,
+    seed: Annotated[int, typer.Option()] = 0,
+    binary: Annotated[str, typer.Option(help="Comma-separated binary nodes (logistic link).")] = "M",
+    categorical: Annotated[str, typer.Option(help="Comma-separated categorical nodes.")] = "",
+    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Write the data (.parquet or .csv).")] = None,
+    test: Annotated[Optional[list[Path]], typer.Option("--test", help="Graph files to test against the data (graphs x tests table); repeatable.")] = None,
+    correction: Annotated[str, typer.Option(help="holm or bh.")] = "holm",
+    alpha: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.05,
+) -> None:
+    """Draw data from a random linear/logistic structural model over GRAPH; optionally test graphs against it.
+
+    \b
+    causaliqa simulate graphs/shared_features.yaml --n 3000 --test graphs/baseline.yaml --test graphs/shared_features.yaml
+    """
+    from causaliqa.graph import load_graph
+    from causaliqa.simulate import simulate_command
+
+    text = simulate_command(load_graph(graph), n, seed, binary, categorical, out,
+                            [load_graph(p) for p in (test or [])], correction, alpha)
+    typer.echo(text)
+
+
 @app.command()
 @user_errors
 def demo(
-    graphs: Annotated[Path, typer.Option(help="Folder of graph files.")] = Path("graphs"),
-    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out/demo"),
+    experiment: Annotated[Path, typer.Option(help="The experiment to run.")] = Path("experiments/demo.yaml"),
+    graphs: Annotated[Path, typer.Option(help="Folder of graph files whose claims are checked first.")] = Path("graphs"),
 ) -> None:
-    """The main job on the embedded default: verify every claim of graphs/ and draw every DAG."""
-    from causaliqa.draw import draw_graph
+    """The main job on the embedded default: check the paper's claims, then run experiments/demo.yaml (offline)."""
     from causaliqa.graph import graph_files, load_graph
     from causaliqa.graph.claims import check_claims
-    from causaliqa.table import format_table
 
-    loaded = [load_graph(p) for p in graph_files([graphs])]
-    results = check_claims(loaded)
-    typer.echo("The paper's theory, reproduced (every claim of every graph):\n")
-    typer.echo(format_table(["graph", "claim", "expected", "got", ""], [[r.graph, r.query, r.expected, r.got, "ok" if r.ok else "FAIL"] for r in results]))
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    for g in loaded:
-        for suffix in ("png", "pdf", "tex"):
-            draw_graph(g, out / "figures" / f"{g.name}.{suffix}")
-    typer.echo(f"\n{sum(r.ok for r in results)} of {len(results)} claims hold; DAG figures in {out / 'figures'}/")
+    results = check_claims([load_graph(p) for p in graph_files([graphs])])
+    typer.echo(f"theory: {sum(r.ok for r in results)} of {len(results)} claims of the graphs in {graphs}/ hold (causaliqa check {graphs}/)\n")
+    _run_and_print(experiment, [])
     if not all(r.ok for r in results):
         raise typer.Exit(1)
 

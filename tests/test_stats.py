@@ -109,3 +109,26 @@ def test_grouped_predictability_matches_a_statsmodels_loop():
             p = ref.predict(sm.add_constant(qs[te], has_constant="add"))
             aucs.append(roc_auc_score(m[rows][te], p))
     assert res.mean_auc == pytest.approx(np.mean(aucs), abs=1e-9)
+
+
+def test_cross_validated_auc_matches_a_statsmodels_fold_loop():
+    import statsmodels.api as sm
+
+    from causaliqa.stats.metrics import auc_score
+    from causaliqa.stats.predictability import cross_validated_auc
+
+    rng = np.random.default_rng(5)
+    ids = np.repeat(np.arange(120), 2)
+    q = rng.normal(size=ids.size)
+    m = (rng.random(ids.size) < 1 / (1 + np.exp(-1.2 * q))).astype(float)
+    result = cross_validated_auc(q, m, ids, k=5, seed=3, n_boot=200)
+    # the same folds, fitted one at a time by statsmodels
+    fold_of_id = np.random.default_rng(3).permutation(120) % 5
+    fold = fold_of_id[ids]
+    z = (q - q.mean()) / q.std()
+    p = np.empty_like(q)
+    for f in range(5):
+        fit = sm.Logit(m[fold != f], sm.add_constant(z[fold != f])).fit(disp=0)
+        p[fold == f] = fit.predict(sm.add_constant(z[fold == f]))
+    assert result.auc == pytest.approx(auc_score(m, p), abs=1e-12)
+    assert result.auc_ci[0] < result.auc < result.auc_ci[1]

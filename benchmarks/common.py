@@ -1,0 +1,70 @@
+"""Shared harness: machine description, median-of-repeats timing, result JSON, a printed table."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+LIBRARIES = ("numpy", "scipy", "statsmodels", "scikit-learn", "networkx", "torch", "pyiqa", "pandas")
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import torch
+
+        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:
+        gpu = None
+    return {"cpu": cpu, "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "gpu": gpu, "python": sys.version.split()[0], "platform": platform.platform()}
+
+
+def versions() -> dict:
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def timed(func, repeats: int = 3) -> tuple[float, object]:
+    """Median wall time of ``repeats`` calls, and the last call's result."""
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = func()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def report(name: str, sizes: dict, rows: list[dict]) -> dict:
+    """Print a table and write ``results/<name>.json``; each row: workload, ours_s, reference_s, ratio, target, met."""
+    RESULTS.mkdir(exist_ok=True)
+    data = {"benchmark": name, "machine": machine(), "versions": versions(), "sizes": sizes, "rows": rows,
+            "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    tmp = RESULTS / f".{name}.json.tmp"
+    tmp.write_text(json.dumps(data, indent=2, default=float))
+    tmp.replace(RESULTS / f"{name}.json")
+    print(f"\n{name} ({data['machine']['cpu']}, {data['machine']['cores']} cores)")
+    for row in rows:
+        extra = {k: v for k, v in row.items() if k not in ("workload", "ours_s", "reference_s", "ratio", "target", "met")}
+        print(f"  {row['workload']}: causaliqa {row['ours_s']:.4g} s, reference {row['reference_s']:.4g} s, "
+              f"ratio {row['ratio']:.3g}x (target {row['target']}): {'met' if row['met'] else 'MISSED'} {extra if extra else ''}")
+    return data

@@ -1,0 +1,273 @@
+"""Experiment files: graphs + dataset + node bindings + analyses, validated against the graphs.
+
+Relative paths (graphs, images, labels, out, estimator weight files after ``@``) are relative to the
+experiment file's folder. ``${VAR}`` and ``${VAR:-default}`` in any string are replaced from the
+environment, so data locations can stay out of the file; ``--set dataset.images=/data/val`` on the
+command line overrides any field.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from causaliqa.data.datasets import DatasetSpec
+from causaliqa.errors import CausaliqaError
+from causaliqa.graph.model import CausalGraph, did_you_mean
+from causaliqa.yamlio import read_yaml_mapping, validate_model
+
+# what a node may bind besides an estimator output: data columns of the store
+DATA_BINDINGS = {"images": None, "label": "label", "image_id": "image_id", "corruption": "corruption", "severity": "severity"}
+PROXY_COLUMNS = ("image_id", "label", "corruption", "severity")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class CITestSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    alpha: float = Field(0.05, gt=0, lt=1)
+    correction: Literal["holm", "bh"] = "holm"
+    max_given: int = Field(2, ge=0, le=4)
+    queries: list[str] = []
+
+
+class AnalysesSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    group_wise: bool = True
+    point_wise: bool = True
+    by_label: bool = True
+    by_image: bool = True
+    mixtures: bool = True
+    n_boot: int = Field(1000, ge=10)
+    folds: int = Field(5, ge=2)
+    ci_tests: CITestSpec = CITestSpec()
+
+
+class ScoringSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    batch_size: int = Field(32, ge=1)
+    device: str = "auto"
+    workers: int | None = Field(None, ge=0)
+
+
+class ExperimentSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    graphs: list[str] = Field(min_length=1)
+    dataset: DatasetSpec
+    fallback: Literal["none", "skimage"] = "none"
+    bindings: dict[str, Union[str, list[str]]]
+    estimator_options: dict[str, dict] = {}
+    proxies: dict[str, Union[str, list[str]]] = {"X": ["image_id"]}
+    analyses: AnalysesSpec = AnalysesSpec()
+    scoring: ScoringSpec = ScoringSpec()
+    seed: int = 0
+    out: str
+
+
+@dataclass(frozen=True)
+class NodeBinding:
+    node: str
+    columns: tuple[str, ...]  # store columns (empty for X bound to images)
+    kind: str  # binary | continuous | categorical | image
+    estimators: tuple[str, ...] = ()  # estimator specs to score
+
+
+@dataclass(frozen=True)
+class Experiment:
+    spec: ExperimentSpec
+    source: str
+    graphs: tuple[CausalGraph, ...]
+    bindings: dict[str, NodeBinding]
+    proxies: dict[str, tuple[str, ...]]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def out(self) -> Path:
+        return Path(self.spec.out)
+
+    def columns(self, node: str) -> list[str]:
+        return list(self.bindings[node].columns) if node in self.bindings else []
+
+    def estimator_specs(self) -> list[str]:
+        return [e for b in self.bindings.values() for e in b.estimators]
+
+    def kinds(self) -> dict[str, str]:
+        kinds = {c: b.kind for b in self.bindings.values() for c in b.columns}
+        kinds.update({c: "categorical" for c in PROXY_COLUMNS})
+        return kinds
+
+
+def expand_variables(value, where: str, field: str = ""):
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of a parsed YAML tree."""
+    if isinstance(value, dict):
+        return {k: expand_variables(v, where, f"{field}.{k}" if field else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_variables(v, where, f"{field}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def sub(match: re.Match) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is None:
+            raise CausaliqaError(where, field, f"environment variable {name} to be set (or a default: ${{{name}:-...}})", "unset")
+        return default
+
+    return _VAR.sub(sub, value)
+
+
+def apply_overrides(data: dict, overrides: list[str], where: str) -> dict:
+    """``--set dataset.limit=8``: dotted key, YAML value."""
+    for text in overrides:
+        key, sep, raw = text.partition("=")
+        if not sep or not key.strip():
+            raise CausaliqaError("--set", None, "KEY=VALUE with a dotted KEY (dataset.images=/data/val)", repr(text))
+        parts = key.strip().split(".")
+        node = data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise CausaliqaError("--set", key, "a path through mappings", f"{part!r} is not a mapping in {where}")
+        try:
+            node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            node[parts[-1]] = raw
+    return data
+
+
+def _resolve(base: Path, path: str) -> str:
+    p = Path(path).expanduser()
+    return os.path.normpath(p if p.is_absolute() else (base / p))
+
+
+def _resolve_weights(base: Path, spec: str) -> str:
+    head, sep, weights = spec.partition("@")
+    output = ""
+    if sep and ":" in weights and weights.rpartition(":")[2] in ("score", "correct", "max_prob", "entropy", "max_logit", "pred"):
+        weights, _, out_name = weights.rpartition(":")
+        output = f":{out_name}"
+    if sep and ("/" in weights or weights.endswith((".pth", ".pt", ".mat", ".ckpt", ".bin", ".safetensors"))):
+        return f"{head}@{_resolve(base, weights)}{output}"
+    return spec
+
+
+def _without_missing_weights(spec: str) -> str:
+    """Fallback mode: a weights file that is not there is dropped (the library's default weights download)."""
+    head, sep, weights = spec.partition("@")
+    path, _, output = weights.partition(":") if not Path(weights).exists() else (weights, "", "")
+    if sep and ("/" in path) and not Path(path).exists():
+        import warnings
+
+        warnings.warn(f"{path} not found: {head} uses its library's default weights (downloaded on first use)", stacklevel=2)
+        return head + (f":{output}" if output else "")
+    return spec
+
+
+def _resolve_paths(spec: ExperimentSpec, base: Path) -> ExperimentSpec:
+    dataset = spec.dataset.model_copy(update={
+        "images": _resolve(base, spec.dataset.images),
+        "labels": _resolve(base, spec.dataset.labels) if spec.dataset.labels else None,
+    })
+    fix = (lambda s: _without_missing_weights(_resolve_weights(base, s))) if spec.fallback != "none" else (lambda s: _resolve_weights(base, s))
+    bindings = {n: ([fix(s) for s in v] if isinstance(v, list) else fix(v)) for n, v in spec.bindings.items()}
+    options = {_resolve_weights(base, k) if "@" in k else k: v for k, v in spec.estimator_options.items()}
+    return spec.model_copy(update={"graphs": [_resolve(base, g) for g in spec.graphs], "dataset": dataset,
+                                   "bindings": bindings, "estimator_options": options, "out": _resolve(base, spec.out)})
+
+
+def _bind_node(node: str, values: list[str], where: str, field: str) -> NodeBinding:
+    from causaliqa.estimators.registry import column_name, get_estimator, parse_binding
+
+    if not values:
+        raise CausaliqaError(where, field, "an estimator output or a data column", "an empty list")
+    data = [v for v in values if v in DATA_BINDINGS]
+    if data:
+        if len(values) > 1:
+            raise CausaliqaError(where, field, "one data column (images, label, image_id, corruption, severity)", values)
+        if values[0] == "images":
+            return NodeBinding(node, (), "image")
+        return NodeBinding(node, (DATA_BINDINGS[values[0]],), "categorical")
+    columns, kinds = [], set()
+    for i, text in enumerate(values):
+        name, output = parse_binding(text, f"{where}: {field}[{i}]")
+        estimator = get_estimator(name, where=f"{where}: {field}[{i}]")
+        if output not in estimator.outputs:
+            raise CausaliqaError(where, f"{field}[{i}]", f"an output of {name} ({', '.join(estimator.outputs)})", repr(output))
+        kind = {"score": "continuous", "binary": "binary", "label": "categorical"}[estimator.kinds[output]]
+        kinds.add(kind)
+        columns.append(column_name(estimator.key, output))
+    if len(kinds) > 1:
+        raise CausaliqaError(where, field, "outputs of one kind per node (all scores, or all correctness)", sorted(kinds))
+    return NodeBinding(node, tuple(columns), kinds.pop(), tuple(values))
+
+
+def _check_bindings(exp: ExperimentSpec, graphs: list[CausalGraph], where: str) -> dict[str, NodeBinding]:
+    for required in ("Q", "M"):
+        if required not in exp.bindings:
+            raise CausaliqaError(where, "bindings", f"a binding for node {required} (the paper's quality score and task performance)", f"nodes {sorted(exp.bindings)}")
+    bindings = {}
+    for node, value in exp.bindings.items():
+        field = f"bindings.{node}"
+        for graph in graphs:
+            if node not in graph.nodes:
+                raise CausaliqaError(where, field, f"a node of {graph.source}{did_you_mean(node, graph.nodes)}", repr(node))
+            role = graph.nodes[node].role
+            if role not in ("observed", "predicted"):
+                raise CausaliqaError(where, field, f"an observed or predicted node ({node} is {role} in {graph.source})", repr(node))
+        binding = _bind_node(node, value if isinstance(value, list) else [value], where, field)
+        if node == "M" and binding.kind != "binary":
+            raise CausaliqaError(where, field, "binary correctness outputs for M (e.g. efficientnet_lite0:correct)", value)
+        if node == "Q" and binding.kind != "continuous":
+            raise CausaliqaError(where, field, "score outputs for Q (an IQA score or a classifier's max_prob / entropy / max_logit)", value)
+        bindings[node] = binding
+    return bindings
+
+
+def _check_proxies(exp: ExperimentSpec, bindings: dict[str, NodeBinding], graphs: list[CausalGraph], where: str) -> dict[str, tuple[str, ...]]:
+    proxies = {}
+    for node, value in exp.proxies.items():
+        cols = tuple(value if isinstance(value, list) else [value])
+        if node in bindings and bindings[node].kind != "image":
+            raise CausaliqaError(where, f"proxies.{node}", "a node that cannot be measured directly (bound to images, or unbound)", f"{node} bound to {list(bindings[node].columns)}")
+        if any(node not in g.nodes for g in graphs):
+            graph = next(g for g in graphs if node not in g.nodes)
+            raise CausaliqaError(where, f"proxies.{node}", f"a node of {graph.source}{did_you_mean(node, graph.nodes)}", repr(node))
+        for col in cols:
+            if col not in PROXY_COLUMNS:
+                raise CausaliqaError(where, f"proxies.{node}", f"proxy columns from {', '.join(PROXY_COLUMNS)}", repr(col))
+        proxies[node] = cols
+    return proxies
+
+
+def load_experiment(path: str | Path, overrides: list[str] = ()) -> Experiment:
+    """Read, expand, validate and bind an experiment file; every mistake is one line."""
+    from causaliqa.graph import load_graph
+
+    path = Path(path)
+    where = str(path)
+    data = apply_overrides(read_yaml_mapping(path), list(overrides), where)
+    data = expand_variables(data, where)
+    spec = _resolve_paths(validate_model(ExperimentSpec, data, where), path.resolve().parent)
+    graphs = []
+    for i, g in enumerate(spec.graphs):
+        if not Path(g).exists():
+            raise CausaliqaError(where, f"graphs[{i}]", "an existing graph file (relative to the experiment file)", g)
+        graphs.append(load_graph(g))
+    names = [g.name for g in graphs]
+    if len(set(names)) != len(names):
+        raise CausaliqaError(where, "graphs", "graphs with distinct names", names)
+    bindings = _check_bindings(spec, graphs, where)
+    proxies = _check_proxies(spec, bindings, graphs, where)
+    return Experiment(spec, where, tuple(graphs), bindings, proxies)

@@ -1,0 +1,58 @@
+"""The demo's offline fallback: when the ImageNet images named by an experiment are absent and the
+experiment says ``fallback: skimage``, use the photographs scikit-image installs with the package,
+each with the ImageNet class a person assigned to it. Five images: the statistics are illustrative only.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import warnings
+from pathlib import Path
+
+from causaliqa.data.datasets import DatasetSpec
+
+# file in skimage/data -> (ImageNet class index, class name)
+SKIMAGE_IMAGES = {
+    "chelsea.png": (281, "tabby cat"),
+    "coffee.png": (967, "espresso"),
+    "rocket.jpg": (657, "missile"),
+    "clock_motion.png": (409, "analog clock"),
+    "motorcycle_left.png": (670, "motor scooter"),
+}
+
+
+def write_skimage_set(folder: Path) -> tuple[Path, Path]:
+    """Copy the bundled photographs into ``folder/images`` and write ``folder/labels.csv`` (atomically)."""
+    import shutil
+
+    import skimage.data
+
+    source = Path(skimage.data.__file__).parent
+    images = folder / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    for name in SKIMAGE_IMAGES:
+        if not (images / name).exists():
+            tmp = images / f".{name}.tmp"
+            shutil.copyfile(source / name, tmp)
+            os.replace(tmp, images / name)
+    labels = folder / "labels.csv"
+    tmp = folder / ".labels.csv.tmp"
+    with tmp.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["file", "label", "name"])
+        for name, (label, text) in SKIMAGE_IMAGES.items():
+            writer.writerow([name, label, text])
+    os.replace(tmp, labels)
+    return images, labels
+
+
+def dataset_or_fallback(exp) -> DatasetSpec:
+    """The experiment's dataset, or the scikit-image set when its images are absent and fallback allows it."""
+    spec = exp.spec.dataset
+    if exp.spec.fallback == "none" or Path(spec.images).exists():
+        return spec
+    images, labels = write_skimage_set(exp.out / "fallback-images")
+    warnings.warn(f"{spec.images} not found: using the {len(SKIMAGE_IMAGES)} scikit-image photographs in {images} "
+                  "(fallback: skimage); statistics on so few images are illustrative only", stacklevel=2)
+    return spec.model_copy(update={"kind": "imagenet_val", "images": str(images), "labels": str(labels), "limit": None})

@@ -1,0 +1,141 @@
+"""``causaliqa run``: score (reusing the store) -> the paper's analyses -> CI tests and verdicts -> report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from causaliqa.analysis import MixtureAnalysis, PairAnalysis, analyse_mixtures, analyse_pair, group_table
+from causaliqa.errors import CausaliqaError
+from causaliqa.experiment.config import Experiment
+from causaliqa.experiment.fallback import dataset_or_fallback
+from causaliqa.scoring.run import ScoreSummary
+from causaliqa.verdict import VerdictTable, graph_verdicts
+
+PROXY_MEANING = {
+    "image_id": "holds the image content and its label fixed; the corruption still varies within a stratum, so the "
+                "image X is not fixed. A graph implying independence given X does not imply it given the image id: "
+                "a rejection here cannot falsify it. What it shows is whether Q predicts M among variants of one "
+                "image (paper App. G), i.e. through what the corruption did to X.",
+    "label": "holds the ground-truth class fixed; images of a class still differ in content and corruption. It can show "
+             "whether Q predicts M beyond the class (paper §4.2, Fig 20b); it cannot stand in for X.",
+    "corruption": "holds the corruption type fixed; content and severity still vary.",
+    "severity": "holds the severity fixed; content and corruption type still vary.",
+}
+
+
+@dataclass(frozen=True)
+class ExperimentResults:
+    """Everything an experiment computed; ``to_dict`` is ``results.json``."""
+
+    experiment: Experiment
+    scoring: ScoreSummary | None
+    n_rows: int
+    pairs: tuple[PairAnalysis, ...]
+    groups: pd.DataFrame
+    mixtures: tuple[MixtureAnalysis, ...]
+    verdict: VerdictTable | None
+    verdict_rows: str
+    seconds: float
+
+    def to_dict(self) -> dict:
+        exp = self.experiment
+        return {
+            "experiment": exp.spec.model_dump(),
+            "source": exp.source,
+            "graphs": [g.to_dict() for g in exp.graphs],
+            "bindings": {n: {"columns": list(b.columns), "kind": b.kind} for n, b in exp.bindings.items()},
+            "proxies": {n: {"columns": list(c), "meaning": [PROXY_MEANING[x] for x in c]} for n, c in exp.proxies.items()},
+            "scoring": self.scoring.to_dict() if self.scoring else None,
+            "n_rows": self.n_rows,
+            "pairs": [p.to_dict() for p in self.pairs],
+            "groups": self.groups.to_dict(orient="records"),
+            "mixtures": [m.to_dict() for m in self.mixtures],
+            "ci_tests": self.verdict.to_dict() if self.verdict else None,
+            "ci_test_rows": self.verdict_rows,
+            "seconds": self.seconds,
+        }
+
+
+def score_experiment(exp: Experiment, batch_size: int | None = None, device: str | None = None,
+                     workers: int | None = None, progress: bool = True) -> ScoreSummary:
+    """Score the experiment's variants with every bound estimator (rows already in the store are skipped)."""
+    from causaliqa.data.datasets import build_records
+    from causaliqa.scoring.bindings import make_bindings
+    from causaliqa.scoring.run import score_images
+
+    bindings = make_bindings(exp.estimator_specs(), where=f"{exp.source}: bindings", options=exp.spec.estimator_options)
+    dataset = dataset_or_fallback(exp)
+    records, members = build_records(dataset, f"{exp.source}: dataset")
+    scoring = exp.spec.scoring
+    return score_images(records, bindings, exp.out, batch_size=batch_size or scoring.batch_size,
+                        device=device or scoring.device, workers=scoring.workers if workers is None else workers,
+                        mixtures=members, progress=progress)
+
+
+def designed_rows(frame: pd.DataFrame, exp: Experiment) -> pd.DataFrame:
+    """The rows the experiment's dataset declares (not other runs' rows, not mixture-only variants)."""
+    from causaliqa.data.datasets import build_records
+
+    dataset = dataset_or_fallback(exp).model_copy(update={"mixtures": None})
+    records, _ = build_records(dataset, f"{exp.source}: dataset")
+    keys = pd.DataFrame([r.key for r in records], columns=["image_id", "corruption", "severity"])
+    return frame.merge(keys, on=["image_id", "corruption", "severity"], how="inner")
+
+
+def _verdict_frame(frame: pd.DataFrame, exp: Experiment) -> tuple[pd.DataFrame, str]:
+    """Rows the CI tests use; corruption/severity statements leave out the clean rows (severity 0 only there)."""
+    design = {"corruption", "severity"}
+    used = {c for b in exp.bindings.values() for c in b.columns} | {c for cols in exp.proxies.values() for c in cols}
+    if used & design:
+        return frame[frame["corruption"] != "clean"], "clean images left out: their corruption and severity are set together"
+    return frame, ""
+
+
+def analyse_experiment(exp: Experiment, scoring: ScoreSummary | None = None) -> ExperimentResults:
+    from causaliqa.scoring.store import load_mixtures, load_scores
+
+    started = time.perf_counter()
+    frame = load_scores(exp.out)
+    m_cols, q_cols = exp.columns("M"), exp.columns("Q")
+    missing = [c for b in exp.bindings.values() for c in b.columns if c not in frame.columns]
+    if missing:
+        raise CausaliqaError(str(exp.out / "scores.parquet"), "columns", "every bound column (run `causaliqa run` to score them)", missing)
+    spec = exp.spec.analyses
+    scored = designed_rows(frame, exp).dropna(subset=[*m_cols, *q_cols])
+    if scored.empty:
+        raise CausaliqaError(str(exp.out / "scores.parquet"), None, "scored rows for the experiment's images", "none")
+    pairs = tuple(
+        analyse_pair(scored, m, q, seed=exp.spec.seed, n_boot=spec.n_boot, group_wise=spec.group_wise,
+                     by_label=spec.by_label, by_image=spec.by_image, folds=spec.folds)
+        for m in m_cols for q in q_cols
+    )
+    members = load_mixtures(exp.out)
+    mixtures: tuple[MixtureAnalysis, ...] = ()
+    if spec.mixtures and not members.empty:
+        mixtures = tuple(analyse_mixtures(frame, members, m, q, seed=exp.spec.seed, n_boot=spec.n_boot) for m in m_cols for q in q_cols)
+    # point-wise analyses use every variant; the verdict uses the designed variants, not the mixtures' duplicates
+    verdict, note = None, ""
+    if spec.ci_tests.enabled:
+        data, note = _verdict_frame(scored, exp)
+        columns = {n: list(b.columns) for n, b in exp.bindings.items() if b.kind != "image"}
+        verdict = graph_verdicts(data, list(exp.graphs), columns, exp.kinds(), proxies={k: list(v) for k, v in exp.proxies.items()},
+                                 alpha=spec.ci_tests.alpha, correction=spec.ci_tests.correction,
+                                 max_given=spec.ci_tests.max_given, queries=spec.ci_tests.queries)
+    return ExperimentResults(exp, scoring, len(scored), pairs, group_table(scored, m_cols, q_cols), mixtures, verdict, note,
+                             time.perf_counter() - started)
+
+
+def run_experiment(exp: Experiment, score: bool = True, batch_size: int | None = None, device: str | None = None,
+                   workers: int | None = None, progress: bool = True) -> tuple[ExperimentResults, dict[str, Path]]:
+    """Score (unless ``score`` is False), analyse, write the report; returns the results and the files written."""
+    from causaliqa.report import write_report
+
+    if not score and not (exp.out / "scores.parquet").exists():
+        raise CausaliqaError(str(exp.out), None, "a score store (run `causaliqa run` first)", "no scores.parquet")
+    summary = score_experiment(exp, batch_size, device, workers, progress) if score else None
+    results = analyse_experiment(exp, summary)
+    return results, write_report(results)

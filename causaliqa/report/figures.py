@@ -1,0 +1,130 @@
+"""Result figures in the paper's style, each written as PNG and PDF (atomically)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+MARKERS = {0: "*", 1: "o", 2: "s", 3: "^", 4: "D", 5: "v"}
+
+
+def short_name(column: str) -> str:
+    """``iqa:brisque@brisque_svm_weights.score`` -> ``brisque``; ``efficientnet_lite1.max_prob`` kept."""
+    base, sep, output = column.rpartition(".")
+    if not sep:
+        return column
+    base = base.split("@")[0].removeprefix("iqa:")
+    return base if output == "score" else f"{base}.{output}"
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, stem: Path) -> list[Path]:
+    written = []
+    for suffix in ("png", "pdf"):
+        path = stem.with_suffix(f".{suffix}")
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp.{suffix}")
+        fig.savefig(tmp, dpi=150, bbox_inches="tight")
+        os.replace(tmp, path)
+        written.append(path)
+    _plt().close(fig)
+    return written
+
+
+def accuracy_vs_quality(groups: pd.DataFrame, m: str, q_columns: list[str], stem: Path) -> list[Path]:
+    """Paper Fig 3/5/7: one point per (corruption, severity), coloured by corruption, marked by severity."""
+    plt = _plt()
+    corruptions = sorted(c for c in groups["corruption"].unique() if c != "clean")
+    colours = {c: plt.cm.tab20(i % 20) for i, c in enumerate(corruptions)} | {"clean": "black"}
+    fig, axes = plt.subplots(1, len(q_columns), figsize=(3.2 * len(q_columns), 3.2), squeeze=False)
+    for ax, q in zip(axes[0], q_columns):
+        for _, row in groups.iterrows():
+            ax.scatter(row[q], row[m], color=colours[row["corruption"]], marker=MARKERS.get(int(row["severity"]), "o"), s=28)
+        ax.set_xlabel(f"mean {short_name(q)}")
+        ax.set_title(short_name(q), fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"accuracy of {short_name(m).removesuffix('.correct')}")
+    handles = [plt.Line2D([], [], color=colours[c], marker="o", ls="", label=c) for c in ["clean", *corruptions]]
+    handles += [plt.Line2D([], [], color="grey", marker=MARKERS[s], ls="", label=f"severity {s}")
+                for s in sorted(int(s) for s in groups["severity"].unique() if s > 0)]
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(6, len(handles)), fontsize=7, frameon=False)
+    fig.tight_layout()
+    return save_figure(fig, stem)
+
+
+def auc_with_ci(pairs, stem: Path) -> list[Path]:
+    """Point-wise AUC of P(M | Q) per metric with its bootstrap 95 % CI, one row per task model."""
+    plt = _plt()
+    ms = list(dict.fromkeys(p.m for p in pairs))
+    fig, axes = plt.subplots(len(ms), 1, figsize=(5.5, 0.45 * len(pairs) / len(ms) + 1.2 * len(ms)), squeeze=False)
+    for ax, m in zip(axes[:, 0], ms):
+        mine = [p for p in pairs if p.m == m]
+        y = np.arange(len(mine))
+        auc = np.array([p.point_wise.auc for p in mine])
+        lo = np.array([p.point_wise.auc_ci[0] for p in mine])
+        hi = np.array([p.point_wise.auc_ci[1] for p in mine])
+        ax.errorbar(auc, y, xerr=[auc - lo, hi - auc], fmt="o", color="tab:blue", capsize=3)
+        ax.axvline(0.5, color="grey", ls="--", lw=1)
+        ax.set_yticks(y, [short_name(p.q) for p in mine], fontsize=8)
+        ax.set_xlim(0.3, 1.0)
+        ax.set_title(f"M = {short_name(m)}", fontsize=9)
+        ax.set_xlabel("AUC of P(M | Q), 95 % bootstrap CI")
+    fig.tight_layout()
+    return save_figure(fig, stem)
+
+
+def conditioning(pairs, stem: Path) -> list[Path]:
+    """Paper Fig 20: mean AUC (± sd over folds) of per-label and per-image logistic models."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(pairs), 3.2))
+    x = np.arange(len(pairs))
+    for offset, attr, colour in ((-0.18, "by_label", "tab:orange"), (0.18, "by_image", "tab:green")):
+        means = [getattr(p, attr).mean_auc if getattr(p, attr) else np.nan for p in pairs]
+        sds = [getattr(p, attr).std_auc if getattr(p, attr) else np.nan for p in pairs]
+        ax.bar(x + offset, means, width=0.34, yerr=sds, capsize=3, color=colour, label=f"given {attr[3:]} (5-fold CV)")
+    ax.axhline(0.5, color="grey", ls="--", lw=1)
+    ax.set_xticks(x, [f"{short_name(p.q)}\n{short_name(p.m).removesuffix('.correct')}" for p in pairs], fontsize=7)
+    ax.set_ylabel("mean AUC")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, stem)
+
+
+def mixture_distributions(data: pd.DataFrame, q_columns: list[str], stem: Path) -> list[Path]:
+    """Paper Fig 21: the distribution of each Q in each mixture (fraction p_c of images corrupted)."""
+    plt = _plt()
+    fractions = sorted(data["p_c"].unique())
+    fig, axes = plt.subplots(1, len(q_columns), figsize=(3.4 * len(q_columns), 3.0), squeeze=False)
+    for ax, q in zip(axes[0], q_columns):
+        ax.boxplot([data.loc[data["p_c"] == f, q].dropna().to_numpy() for f in fractions], showfliers=False)
+        ax.set_xticks(np.arange(1, len(fractions) + 1), [f"{f:.2f}" for f in fractions], rotation=90, fontsize=6)
+        ax.set_xlabel("p_c")
+        ax.set_title(short_name(q), fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, stem)
+
+
+def mixture_auc(mixtures, stem: Path) -> list[Path]:
+    """Paper Fig 22: AUC of P(M | Q) against the corrupted fraction p_c; the legend gives the mean over p_c."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.0, 3.2))
+    for mix in mixtures:
+        ax.plot(mix.fractions, mix.auc, marker="o", ms=3, label=f"{short_name(mix.q)} / {short_name(mix.m).removesuffix('.correct')} (mAUC {mix.mean_auc:.3f})")
+    ax.axhline(0.5, color="grey", ls="--", lw=1)
+    ax.set_xlabel("fraction of mildly corrupted images p_c")
+    ax.set_ylabel("AUC")
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    return save_figure(fig, stem)

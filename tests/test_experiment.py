@@ -1,0 +1,136 @@
+"""Experiment files: validation against the graphs, and an end-to-end run on real images producing every report file."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from causaliqa.cli import app
+from causaliqa.errors import CausaliqaError
+from causaliqa.experiment.config import load_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+
+runner = CliRunner()
+
+
+def write_experiment(folder, images="images", **changes):
+    spec = {
+        "name": "small",
+        "graphs": [str(ROOT / "graphs/baseline.yaml"), str(ROOT / "graphs/strong_task_guided.yaml")],
+        "dataset": {"images": str(images), "labels": str(images).replace("images", "labels.csv"), "limit": 6,
+                    "corruptions": ["gaussian_noise", "contrast"], "severities": [1, 5],
+                    "mixtures": {"fractions": [0.2, 0.5], "corruptions": ["gaussian_noise"], "severities": [1]}},
+        "bindings": {"X": "images", "Y": "label", "Q": ["tv", "iqa:piqe", "efficientnet_lite1:max_prob"], "M": "efficientnet_lite0:correct"},
+        "analyses": {"n_boot": 50, "folds": 2},
+        "out": "run",
+    }
+    for dotted, value in changes.items():
+        node = spec
+        *head, last = dotted.split("__")
+        for part in head:
+            node = node[part]
+        if value is None:
+            node.pop(last)
+        else:
+            node[last] = value
+    path = folder / "exp.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"bindings": {"Qx": "tv", "M": "efficientnet_lite0:correct", "Q": "tv"}}, "bindings.Qx: expected a node of .*baseline.yaml \\(did you mean 'Q'\\?\\), got 'Qx'"),
+    ({"bindings": {"A": "tv", "M": "efficientnet_lite0:correct", "Q": "tv"}}, "bindings.A: expected an observed or predicted node \\(A is latent"),
+    ({"bindings__M": "iqa:piqe"}, "bindings.M: expected binary correctness outputs for M"),
+    ({"bindings__Q": "efficientnet_lite1:correct"}, "bindings.Q: expected score outputs for Q"),
+    ({"bindings__Q": "iqa:briskue"}, "bindings.Q\\[0\\]: expected a pyiqa no-reference metric \\(did you mean 'brisque'\\?\\), got 'briskue'"),
+    ({"bindings__M": None}, "bindings: expected a binding for node M"),
+    ({"bindings__Y": ["label", "tv"]}, "bindings.Y: expected one data column"),
+    ({"seeds": 1}, "seeds: expected one of the known fields"),
+    ({"analyses__ci_tests": {"correction": "bonferroni"}}, "analyses.ci_tests.correction: expected input should be 'holm' or 'bh'"),
+    ({"proxies": {"X": ["pixels"]}}, "proxies.X: expected proxy columns from image_id, label, corruption, severity, got 'pixels'"),
+    ({"proxies": {"Q": ["image_id"]}}, "proxies.Q: expected a node that cannot be measured directly"),
+    ({"graphs": ["nope.yaml"]}, "graphs\\[0\\]: expected an existing graph file"),
+    ({"out": "${CAUSALIQA_TEST_UNSET_VAR}/x"}, "out: expected environment variable CAUSALIQA_TEST_UNSET_VAR to be set"),
+])
+def test_experiment_errors_are_one_line(tmp_path, changes, message):
+    path = write_experiment(tmp_path, **changes)
+    with pytest.raises(CausaliqaError, match=message) as err:
+        load_experiment(path)
+    assert "\n" not in str(err.value)
+
+
+def test_variables_overrides_and_relative_paths(tmp_path, monkeypatch):
+    monkeypatch.setenv("CAUSALIQA_TEST_DATA", "/data/val")
+    path = write_experiment(tmp_path, images="${CAUSALIQA_TEST_DATA}/images", out="runs/${CAUSALIQA_TEST_MISSING:-default}")
+    exp = load_experiment(path, ["dataset.limit=3", "analyses.ci_tests.alpha=0.01"])
+    assert exp.spec.dataset.images == "/data/val/images" and exp.spec.dataset.limit == 3
+    assert exp.out == tmp_path / "runs" / "default" and exp.spec.analyses.ci_tests.alpha == 0.01
+    assert exp.columns("Q") == ["tv.score", "iqa:piqe.score", "efficientnet_lite1.max_prob"]
+    assert exp.kinds()["efficientnet_lite0.correct"] == "binary" and exp.kinds()["label"] == "categorical"
+    with pytest.raises(CausaliqaError, match="--set: expected KEY=VALUE"):
+        load_experiment(path, ["dataset.limit"])
+
+
+def test_cli_run_reports_user_errors(tmp_path):
+    path = write_experiment(tmp_path, bindings={"Q": "tv", "M": "efficientnet_lite0:correct", "Yhat": "tv.score.x"})
+    result = runner.invoke(app, ["run", str(path)])
+    assert result.exit_code == 2 and result.output.startswith("error: ") and "Traceback" not in result.output
+    result = runner.invoke(app, ["analyze", str(write_experiment(tmp_path))])
+    assert result.exit_code == 2 and "a score store (run `causaliqa run` first)" in result.output
+
+
+@pytest.mark.slow
+def test_end_to_end_on_real_images(tmp_path, imagenet_val):
+    path = write_experiment(tmp_path, images=imagenet_val / "images")
+    result = runner.invoke(app, ["run", str(path), "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "run"
+    assert f"report: {out / 'report.html'}" in result.output
+    for name in ("results.json", "report.md", "report.html", "scores.parquet", "mixtures.parquet"):
+        assert (out / name).exists(), name
+    figures = {p.name for p in (out / "figures").iterdir()}
+    for stem in ("accuracy_vs_quality_efficientnet_lite0_correct", "auc", "conditioning", "mixture_distributions", "mixture_auc",
+                 "dag_baseline", "dag_strong_task_guided"):
+        assert {f"{stem}.png", f"{stem}.pdf"} <= figures, stem
+    results = json.loads((out / "results.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    assert len(results["pairs"]) == 3 and results["n_rows"] == 6 * 5
+    assert {p["q"] for p in results["pairs"]} == {"tv.score", "iqa:piqe.score", "efficientnet_lite1.max_prob"}
+    assert [m["fractions"] for m in results["mixtures"]][0] == [0.2, 0.5]
+    verdicts = {v["graph"]: v for v in results["ci_tests"]["verdicts"]}
+    assert set(verdicts) == {"baseline", "strong_task_guided"}
+    proxied = [t for t in results["ci_tests"]["tests"] if t["proxy"]]
+    assert proxied and all(t["proxy"] == "X ~ image_id" for t in proxied)
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 7 and not re.search(r'src="(?!data:)', html)
+    assert "Verdict per graph" in (out / "report.md").read_text()
+    # re-analysis reuses the store and gives the same numbers
+    again = runner.invoke(app, ["analyze", str(path)])
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "results.json").read_text())["pairs"] == results["pairs"]
+    rerun = runner.invoke(app, ["run", str(path), "--workers", "0"])
+    assert rerun.exit_code == 0 and "Scoring: 0 variants scored" in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_fallback_images_when_the_data_are_absent(tmp_path):
+    path = write_experiment(tmp_path, images=tmp_path / "absent" / "images", fallback="skimage",
+                            bindings={"X": "images", "Q": "tv", "M": "efficientnet_lite0:correct"},
+                            dataset__corruptions=["contrast"], dataset__severities=[5])
+    with pytest.warns(UserWarning, match="scikit-image photographs"):
+        result = runner.invoke(app, ["run", str(path), "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert data["n_rows"] == 5 * 2
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "experiments").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_experiments_validate(path):
+    """Every shipped experiment binds real estimators to nodes of its graphs (no weights are loaded)."""
+    exp = load_experiment(path)
+    assert exp.columns("Q") and exp.columns("M") and exp.graphs
+    assert all(b.kind == "binary" for b in [exp.bindings["M"]])
