@@ -7,7 +7,7 @@ TORCH  := torch==2.14.1 torchvision==0.29.1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install test demo clean
+.PHONY: install test demo bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ test: install
 
 demo: install
 	$(VENV)/bin/causaliqa demo
+
+# Not a set-up command: measured speed against the reference libraries (writes benchmarks/results/*.json).
+BENCHES := grouped_cv bootstrap auc pooled_logit dsep corruptions scoring
+bench: install
+	set -e; for b in $(BENCHES); do $(PY) benchmarks/bench_$$b.py; done
 
 clean:
 	rm -rf $(VENV) out scores

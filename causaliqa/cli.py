@@ -183,7 +183,7 @@ def score(
     limit: Annotated[Optional[int], typer.Option(help="Only the first N image ids.")] = None,
     estimator: Annotated[Optional[list[str]], typer.Option("--estimator", "-e", help="ESTIMATOR[:OUTPUT], repeatable (see `causaliqa estimators`).")] = None,
     out: Annotated[Path, typer.Option(help="Store folder (Parquet).")] = Path("scores"),
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Images per forward pass (default: 4 on CPU, 256 on CUDA).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding/corruption worker processes (default: half the cores).")] = None,
     part_size: Annotated[int, typer.Option(min=1, help="Rows per Parquet part written during the run.")] = 512,

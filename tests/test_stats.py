@@ -132,3 +132,16 @@ def test_cross_validated_auc_matches_a_statsmodels_fold_loop():
         p[fold == f] = fit.predict(sm.add_constant(z[fold == f]))
     assert result.auc == pytest.approx(auc_score(m, p), abs=1e-12)
     assert result.auc_ci[0] < result.auc < result.auc_ci[1]
+
+
+def test_kendall_from_counts_equals_per_resample_scipy():
+    from causaliqa.stats.correlation import kendall_from_counts, resample_counts
+
+    rng = np.random.default_rng(9)
+    q = rng.normal(size=40).round(1)  # ties in both
+    m = rng.random(40).round(1)
+    idx = bootstrap_indices(40, 300, 4)
+    fast = kendall_from_counts(q, m, resample_counts(idx, 40))
+    slow = np.array([stats.kendalltau(q[r], m[r]).statistic for r in idx])
+    np.testing.assert_allclose(fast, slow, atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(fast, kendall_rows(q[idx], m[idx]), atol=1e-12, equal_nan=True)

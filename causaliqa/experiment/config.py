@@ -51,7 +51,7 @@ class AnalysesSpec(BaseModel):
 
 class ScoringSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    batch_size: int = Field(32, ge=1)
+    batch_size: int | None = Field(None, ge=1)  # None: 4 on CPU, 256 on CUDA
     device: str = "auto"
     workers: int | None = Field(None, ge=0)
 

@@ -55,7 +55,7 @@ def accuracy_vs_quality(groups: pd.DataFrame, m: str, q_columns: list[str], stem
         ax.set_title(short_name(q), fontsize=9)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f"accuracy of {short_name(m).removesuffix('.correct')}")
-    handles = [plt.Line2D([], [], color=colours[c], marker="o", ls="", label=c) for c in ["clean", *corruptions]]
+    handles = [plt.Line2D([], [], color=colours[c], marker="*" if c == "clean" else "o", ls="", label=c) for c in ["clean", *corruptions]]
     handles += [plt.Line2D([], [], color="grey", marker=MARKERS[s], ls="", label=f"severity {s}")
                 for s in sorted(int(s) for s in groups["severity"].unique() if s > 0)]
     fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(6, len(handles)), fontsize=7, frameon=False)

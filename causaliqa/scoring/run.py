@@ -98,6 +98,15 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+CPU_BATCH = 4  # measured (benchmarks/bench_scoring.py): on CPU, batches beyond a few images spill the caches
+CUDA_BATCH = 256
+
+
+def auto_batch_size(device: torch.device) -> int:
+    """Images per forward pass when the user does not say: small on CPU, large on a GPU."""
+    return CUDA_BATCH if device.type == "cuda" else CPU_BATCH
+
+
 def default_workers() -> int:
     return max(1, min(8, (os.cpu_count() or 2) // 2))
 
@@ -125,7 +134,7 @@ def score_images(
     bindings: list[Binding],
     out: str | Path,
     *,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     device: str = "auto",
     workers: int | None = None,
     part_size: int = 512,
@@ -141,6 +150,7 @@ def score_images(
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     torch_device = resolve_device(device)
+    batch_size = batch_size or auto_batch_size(torch_device)
     for binding in bindings:
         binding.estimator.to(torch_device)
     _write_metadata(out, bindings, mixtures)

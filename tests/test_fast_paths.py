@@ -1,0 +1,102 @@
+"""Regression guard: every optimised path equals its reference library result (small sizes, seconds).
+
+The speed targets live in benchmarks/; these tests only pin the answers.
+"""
+
+import random
+
+import networkx as nx
+import numpy as np
+import pytest
+import statsmodels.api as sm
+from scipy import stats
+from sklearn.metrics import log_loss, roc_auc_score
+
+from causaliqa.graph.dsep import is_d_separated
+from causaliqa.graph.model import CausalGraph, Node
+from causaliqa.stats.correlation import bootstrap_indices, kendall_from_counts, kendall_rows, resample_counts
+from causaliqa.stats.logistic import fit_logit_batched
+from causaliqa.stats.metrics import auc_score, cross_entropy
+from causaliqa.stats.predictability import fold_auc
+
+
+def test_intercept_slope_path_equals_general_path_and_statsmodels():
+    rng = np.random.default_rng(0)
+    G, n = 30, 80
+    z = rng.normal(size=(G, n))
+    y = (rng.random((G, n)) < 1 / (1 + np.exp(-(0.5 * z + rng.normal(size=(G, 1)))))).astype(float)
+    mask = rng.random((G, n)) < 0.8
+    X = np.stack([np.ones_like(z), z], -1)
+    fast = fit_logit_batched(X, y, mask)
+    # an intercept column of 2s is not recognised as an intercept: the general einsum path; its b0 is half
+    general = fit_logit_batched(np.stack([2 * np.ones_like(z), z], -1), y, mask)
+    assert fast.usable.sum() >= 25 and (general.usable == fast.usable).all()
+    for g in np.flatnonzero(fast.usable):
+        ref = sm.Logit(y[g][mask[g]], X[g][mask[g]]).fit(disp=0).params
+        np.testing.assert_allclose(fast.coef[g], ref, atol=1e-6)
+        np.testing.assert_allclose(fast.coef[g], general.coef[g] * [2, 1], atol=1e-9)
+
+
+def test_pooled_fit_without_mask_equals_statsmodels():
+    rng = np.random.default_rng(1)
+    q = rng.normal(size=20_000)
+    m = (rng.random(q.size) < 1 / (1 + np.exp(-(0.2 + 0.8 * q)))).astype(float)
+    X = np.column_stack([np.ones_like(q), q])
+    np.testing.assert_allclose(fit_logit_batched(X[None], m[None]).coef[0], sm.Logit(m, X).fit(disp=0).params, atol=1e-8)
+
+
+def test_separation_and_one_class_are_flagged_not_fitted():
+    z = np.linspace(-1, 1, 20)
+    X = np.stack([np.ones_like(z), z], -1)[None].repeat(2, 0)
+    y = np.stack([(z > 0).astype(float), np.ones_like(z)])
+    fit = fit_logit_batched(X, y)
+    assert fit.separated.tolist() == [True, False] and fit.one_class.tolist() == [False, True]
+    assert np.isnan(fit.coef).all()
+
+
+def test_fold_auc_equals_sklearn_per_row_with_ties():
+    rng = np.random.default_rng(2)
+    y = (rng.random((50, 40)) < 0.5).astype(float)
+    s = rng.integers(0, 5, (50, 40)).astype(float)  # heavy ties
+    mask = rng.random((50, 40)) < 0.6
+    got = fold_auc(y, s, mask)
+    for i in range(50):
+        yi, si = y[i][mask[i]], s[i][mask[i]]
+        expected = roc_auc_score(yi, si) if 0 < yi.sum() < yi.size else np.nan
+        np.testing.assert_allclose(got[i], expected, atol=1e-12, equal_nan=True)
+
+
+def test_auc_and_cross_entropy_equal_sklearn():
+    rng = np.random.default_rng(3)
+    score = rng.normal(size=5000).round(1)
+    y = (rng.random(5000) < 0.4).astype(int)
+    p = 1 / (1 + np.exp(-score))
+    assert auc_score(y, score) == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+    assert cross_entropy(y, p) == pytest.approx(log_loss(y, p), abs=1e-12)
+
+
+def test_bootstrap_kendall_paths_equal_scipy():
+    rng = np.random.default_rng(4)
+    q, m = rng.normal(size=25).round(1), rng.random(25).round(1)
+    idx = bootstrap_indices(25, 100, 0)
+    expected = np.array([stats.kendalltau(q[r], m[r]).statistic for r in idx])
+    np.testing.assert_allclose(kendall_rows(q[idx], m[idx]), expected, atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(kendall_from_counts(q, m, resample_counts(idx, 25)), expected, atol=1e-12, equal_nan=True)
+
+
+def test_own_d_separation_equals_networkx_with_sets():
+    rng = random.Random(5)
+    for seed in range(60):
+        n = rng.randint(3, 25)
+        names = [f"V{i}" for i in range(n)]
+        edges = [f"{names[i]} -> {names[j]}" for i in range(n) for j in range(i + 1, n) if rng.random() < 0.25]
+        graph = CausalGraph.build(edges, nodes={v: Node(v) for v in names})
+        g = graph.to_networkx()
+        for _ in range(10):
+            picked = rng.sample(names, min(n, rng.randint(2, 7)))
+            cut1, cut2 = sorted(rng.sample(range(1, len(picked)), 2)) if len(picked) > 2 else (1, 2)
+            x, y, z = set(picked[:cut1]), set(picked[cut1:cut2]) or {picked[-1]}, set(picked[cut2:])
+            z -= x | y
+            if x & y:
+                continue
+            assert is_d_separated(g, x, y, z) == nx.is_d_separator(g, x, y, z)
