@@ -258,7 +258,7 @@ def run(
 
     \b
     causaliqa run experiments/demo.yaml
-    causaliqa run experiments/table1.yaml --set dataset.images=/data/imagenet-c --device cuda
+    causaliqa run experiments/table1_nr_iqa.yaml --set dataset.images=/data/imagenet-c --device cuda
     """
     _run_and_print(experiment, set_ or [], batch_size=batch_size, device=device, workers=workers)
 

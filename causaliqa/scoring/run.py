@@ -172,6 +172,8 @@ def score_images(
         for indices, batch, failed in loader:
             failures += [_failure(group[i], reason) for i, reason in failed]
             if indices:
+                # one host->device copy per batch (from pinned memory, asynchronous), shared by every estimator
+                batch = batch.to(torch_device, non_blocking=True)
                 buffer.append(_score_batch([group[i] for i in indices], batch, active))
                 buffered += len(indices)
                 scored += len(indices)
