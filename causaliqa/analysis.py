@@ -45,7 +45,7 @@ class PairAnalysis:
 TABLE_HEADER = ["task model (M)", "IQA metric (Q)", "AUC", "CE", "|KRCC|", "|PLCC|", "|SRCC|"]
 
 
-def analyse_pair(frame: pd.DataFrame, m: str, q: str, seed: int = 0, n_boot: int = 1000, per_group: bool = True,
+def analyse_pair(frame: pd.DataFrame, m: str, q: str, seed: int = 0, n_boot: int = 1000,
                  group_wise: bool = True, by_label: bool = True, by_image: bool = True, folds: int = 5) -> PairAnalysis:
     """The paper's analyses of one (M, Q) pair; per-image CV needs at least 2 x ``folds`` variants per id."""
     data = frame[["image_id", "label", "corruption", "severity", m, q]].dropna()
@@ -56,9 +56,9 @@ def analyse_pair(frame: pd.DataFrame, m: str, q: str, seed: int = 0, n_boot: int
     pw = pointwise_predictability(data[q].to_numpy(), data[m].to_numpy(), data["image_id"].to_numpy(), seed=seed, n_boot=n_boot)
     q_values, m_values = data[q].to_numpy(), data[m].to_numpy()
     per_label = per_image = None
-    if per_group and by_label:
+    if by_label:
         per_label = grouped_predictability(q_values, m_values, data["label"].to_numpy(), by="label", k=folds, seed=seed)
-    if per_group and by_image and data["image_id"].value_counts().max() >= 2 * folds:
+    if by_image and data["image_id"].value_counts().max() >= 2 * folds:
         per_image = grouped_predictability(q_values, m_values, data["image_id"].to_numpy(), by="image_id", k=folds, seed=seed)
     return PairAnalysis(m, q, len(data), gw, pw, per_label, per_image)
 

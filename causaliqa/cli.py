@@ -269,7 +269,7 @@ def simulate(
     graph: Annotated[Path, typer.Argument(help="Graph file.")],
     n: Annotated[int, typer.Option("--n", min=2, help="Rows.")] = 1000,
     seed: Annotated[int, typer.Option()] = 0,
-    binary: Annotated[str, typer.Option(help="Comma-separated binary nodes (logistic link).")] = "M",
+    binary: Annotated[str, typer.Option(help="Comma-separated binary nodes (logistic link); default: M where the graph has it.")] = "",
     categorical: Annotated[str, typer.Option(help="Comma-separated categorical nodes.")] = "",
     out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Write the data (.parquet or .csv).")] = None,
     test: Annotated[Optional[list[Path]], typer.Option("--test", help="Graph files to test against the data (graphs x tests table); repeatable.")] = None,

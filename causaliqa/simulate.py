@@ -31,12 +31,15 @@ def _numeric(values: np.ndarray, kind: str, levels: int) -> np.ndarray:
     return (values - values.mean()) / (sd if sd > 0 else 1.0)
 
 
-def simulate(graph: CausalGraph, n: int, seed: int = 0, binary=("M",), categorical=(), levels: int = 4,
+def simulate(graph: CausalGraph, n: int, seed: int = 0, binary=None, categorical=(), levels: int = 4,
              keep_latent: bool = False) -> pd.DataFrame:
-    """``n`` rows drawn from a random structural model over ``graph``; one column per kept node."""
+    """``n`` rows drawn from a random structural model over ``graph``; one column per kept node.
+
+    ``binary`` defaults to M (task correctness) where the graph has it.
+    """
     if n < 2:
         raise CausaliqaError("simulate", "n", "at least 2 rows", n)
-    binary = _check_nodes(graph, [b for b in binary if b in graph.nodes or b != "M"], "binary")
+    binary = _check_nodes(graph, (["M"] if "M" in graph.nodes else []) if binary is None else binary, "binary")
     categorical = _check_nodes(graph, categorical, "categorical")
     if binary & categorical:
         raise CausaliqaError("simulate", "binary/categorical", "a node in only one of them", sorted(binary & categorical))
@@ -77,7 +80,7 @@ def simulate_command(graph: CausalGraph, n: int, seed: int, binary: str, categor
 
     split = lambda text: [x.strip() for x in text.split(",") if x.strip()]  # noqa: E731
     binary_nodes, categorical_nodes = split(binary), split(categorical)
-    data = simulate(graph, n, seed, binary_nodes, categorical_nodes)
+    data = simulate(graph, n, seed, binary_nodes or None, categorical_nodes)
     lines = [f"{n} rows from a random linear/logistic model over {graph.name} (seed {seed}); columns: {', '.join(data.columns)}"]
     if out is not None:
         out = Path(out)
@@ -88,7 +91,7 @@ def simulate_command(graph: CausalGraph, n: int, seed: int, binary: str, categor
         tmp.replace(out)
         lines.append(f"wrote {out}")
     if against:
-        kinds = column_kinds(graph, binary_nodes, categorical_nodes)
+        kinds = column_kinds(graph, binary_nodes or ["M"], categorical_nodes)
         columns = {v: [v] for v in data.columns}
         table = graph_verdicts(data, against, columns, kinds, alpha=alpha, correction=correction)
         lines += ["", format_table(table.header(), table.rows()), ""]

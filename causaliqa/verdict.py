@@ -109,8 +109,7 @@ class VerdictTable:
                 "tests": [t.to_dict() for t in self.tests], "verdicts": [v.to_dict() for v in self.verdicts]}
 
 
-def _ordered(graph: CausalGraph, a: str, b: str, given) -> Statement:
-    order = {n: i for i, n in enumerate(graph.topological_order())}
+def _ordered(order: dict[str, int], a: str, b: str, given) -> Statement:
     left, right = sorted((a, b), key=lambda n: order[n])
     return Statement(left, right, tuple(sorted(given, key=lambda n: order[n])))
 
@@ -119,7 +118,7 @@ def candidate_statements(graphs: list[CausalGraph], testable: list[str], proxied
                          queries: list[str] = ()) -> list[Statement]:
     """Every graph's implied independencies among testable nodes (and through proxied nodes), each pair's
     marginal and fully-conditioned statement, and the user's queries; deduplicated."""
-    ref = graphs[0]
+    ref = {n: i for i, n in enumerate(graphs[0].topological_order())}  # one node order for every statement
     found: dict[tuple, Statement] = {}
 
     def add(st: Statement) -> None:

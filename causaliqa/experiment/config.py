@@ -25,6 +25,16 @@ from causaliqa.yamlio import read_yaml_mapping, validate_model
 # what a node may bind besides an estimator output: data columns of the store
 DATA_BINDINGS = {"images": None, "label": "label", "image_id": "image_id", "corruption": "corruption", "severity": "severity"}
 PROXY_COLUMNS = ("image_id", "label", "corruption", "severity")
+PROXY_MEANING = {
+    "image_id": "holds the image content and its label fixed; the corruption still varies within a stratum, so the "
+                "image X is not fixed. A graph implying independence given X does not imply it given the image id: "
+                "a rejection here cannot falsify it. What it shows is whether Q predicts M among variants of one "
+                "image (paper App. G), i.e. through what the corruption did to X.",
+    "label": "holds the ground-truth class fixed; images of a class still differ in content and corruption. It can show "
+             "whether Q predicts M beyond the class (paper §4.2, Fig 20b); it cannot stand in for X.",
+    "corruption": "holds the corruption type fixed; content and severity still vary.",
+    "severity": "holds the severity fixed; content and corruption type still vary.",
+}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -152,26 +162,34 @@ def _resolve(base: Path, path: str) -> str:
     return os.path.normpath(p if p.is_absolute() else (base / p))
 
 
+def _split_weights(spec: str) -> tuple[str, str, str]:
+    """``iqa:brisque@w/b.pth:score`` -> (``iqa:brisque``, ``w/b.pth``, ``:score``); no ``@``: weights ``""``."""
+    from causaliqa.estimators.registry import OUTPUTS
+
+    head, _, weights = spec.partition("@")
+    rest, sep, output = weights.rpartition(":")
+    if sep and output in OUTPUTS:
+        return head, rest, f":{output}"
+    return head, weights, ""
+
+
+def _is_weights_file(weights: str) -> bool:
+    return "/" in weights or weights.endswith((".pth", ".pt", ".mat", ".ckpt", ".bin", ".safetensors"))
+
+
 def _resolve_weights(base: Path, spec: str) -> str:
-    head, sep, weights = spec.partition("@")
-    output = ""
-    if sep and ":" in weights and weights.rpartition(":")[2] in ("score", "correct", "max_prob", "entropy", "max_logit", "pred"):
-        weights, _, out_name = weights.rpartition(":")
-        output = f":{out_name}"
-    if sep and ("/" in weights or weights.endswith((".pth", ".pt", ".mat", ".ckpt", ".bin", ".safetensors"))):
-        return f"{head}@{_resolve(base, weights)}{output}"
-    return spec
+    head, weights, output = _split_weights(spec)
+    return f"{head}@{_resolve(base, weights)}{output}" if weights and _is_weights_file(weights) else spec
 
 
 def _without_missing_weights(spec: str) -> str:
     """Fallback mode: a weights file that is not there is dropped (the library's default weights download)."""
-    head, sep, weights = spec.partition("@")
-    path, _, output = weights.partition(":") if not Path(weights).exists() else (weights, "", "")
-    if sep and ("/" in path) and not Path(path).exists():
+    head, weights, output = _split_weights(spec)
+    if weights and _is_weights_file(weights) and not Path(weights).exists():
         import warnings
 
-        warnings.warn(f"{path} not found: {head} uses its library's default weights (downloaded on first use)", stacklevel=2)
-        return head + (f":{output}" if output else "")
+        warnings.warn(f"{weights} not found: {head} uses its library's default weights (downloaded on first use)", stacklevel=2)
+        return head + output
     return spec
 
 

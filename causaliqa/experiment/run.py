@@ -10,22 +10,10 @@ import pandas as pd
 
 from causaliqa.analysis import MixtureAnalysis, PairAnalysis, analyse_mixtures, analyse_pair, group_table
 from causaliqa.errors import CausaliqaError
-from causaliqa.experiment.config import Experiment
+from causaliqa.experiment.config import PROXY_MEANING, Experiment
 from causaliqa.experiment.fallback import dataset_or_fallback
 from causaliqa.scoring.run import ScoreSummary
 from causaliqa.verdict import VerdictTable, graph_verdicts
-
-PROXY_MEANING = {
-    "image_id": "holds the image content and its label fixed; the corruption still varies within a stratum, so the "
-                "image X is not fixed. A graph implying independence given X does not imply it given the image id: "
-                "a rejection here cannot falsify it. What it shows is whether Q predicts M among variants of one "
-                "image (paper App. G), i.e. through what the corruption did to X.",
-    "label": "holds the ground-truth class fixed; images of a class still differ in content and corruption. It can show "
-             "whether Q predicts M beyond the class (paper §4.2, Fig 20b); it cannot stand in for X.",
-    "corruption": "holds the corruption type fixed; content and severity still vary.",
-    "severity": "holds the severity fixed; content and corruption type still vary.",
-}
-
 
 @dataclass(frozen=True)
 class ExperimentResults:
@@ -38,7 +26,7 @@ class ExperimentResults:
     groups: pd.DataFrame
     mixtures: tuple[MixtureAnalysis, ...]
     verdict: VerdictTable | None
-    verdict_rows: str
+    verdict_note: str
     seconds: float
 
     def to_dict(self) -> dict:
@@ -55,7 +43,7 @@ class ExperimentResults:
             "groups": self.groups.to_dict(orient="records"),
             "mixtures": [m.to_dict() for m in self.mixtures],
             "ci_tests": self.verdict.to_dict() if self.verdict else None,
-            "ci_test_rows": self.verdict_rows,
+            "ci_test_rows": self.verdict_note,
             "seconds": self.seconds,
         }
 

@@ -9,6 +9,7 @@ import os
 import uuid
 from pathlib import Path
 
+from causaliqa.experiment.config import PROXY_MEANING
 from causaliqa.report.figures import (
     accuracy_vs_quality, auc_with_ci, conditioning, mixture_auc, mixture_distributions, short_name,
 )
@@ -69,12 +70,10 @@ def _blocks(results, figures: dict[str, list[Path]]) -> list[tuple]:
                        "adjusted p-value is below alpha. Tests through a proxy are marked [X ~ proxy] and never falsify."))
         b.append(("table", v.header(), v.rows()))
         for node, cols in exp.proxies.items():
-            from causaliqa.experiment.run import PROXY_MEANING
-
             for col in cols:
                 b.append(("p", f"Proxy {node} ~ {col}: {PROXY_MEANING[col]}"))
-        if results.verdict_rows:
-            b.append(("p", f"Rows: {results.verdict_rows}."))
+        if results.verdict_note:
+            b.append(("p", f"Rows: {results.verdict_note}."))
     b.append(("h2", "Predictability of M from Q (paper Tables 1-4)"))
     b.append(("p", "AUC and CE: logistic P(M | Q) fitted on 80 % of the image ids, evaluated on the other 20 % (all variants of "
                    "an id on one side); 95 % bootstrap CI over test ids. |KRCC|, |PLCC|, |SRCC|: group-wise correlation of mean Q "

@@ -58,6 +58,25 @@ def _standardise(q: np.ndarray) -> np.ndarray:
     return (q - q.mean()) / (sd if sd > 0 else 1.0)
 
 
+def _bootstrap_over_ids(codes: np.ndarray, n_boot: int, rng: np.random.Generator, statistic) -> np.ndarray:
+    """Resample image ids with replacement (all rows of an id move together); ``statistic(rows)`` -> tuple per resample."""
+    ids, local = np.unique(codes, return_inverse=True)
+    order = np.argsort(local, kind="stable")
+    counts = np.bincount(local, minlength=ids.size)
+    starts = np.cumsum(counts) - counts
+    out = []
+    for _ in range(n_boot):
+        pick = rng.integers(0, ids.size, ids.size)
+        out.append(statistic(np.concatenate([order[starts[i]:starts[i] + counts[i]] for i in pick])))
+    return np.array(out, dtype=np.float64).T
+
+
+def _ci95(values: np.ndarray) -> tuple[float, float]:
+    if not np.isfinite(values).any():
+        return (float("nan"), float("nan"))
+    return tuple(float(x) for x in np.nanquantile(values, [0.025, 0.975]))
+
+
 def pointwise_predictability(q, m, image_ids, seed: int = 0, test_fraction: float = 0.2, n_boot: int = 1000) -> PointwisePredictability:
     q = _standardise(np.asarray(q, dtype=np.float64))
     m = np.asarray(m, dtype=np.float64)
@@ -71,19 +90,9 @@ def pointwise_predictability(q, m, image_ids, seed: int = 0, test_fraction: floa
     m_test = m[is_test]
     auc, ce = auc_score(m_test, p_test), cross_entropy(m_test, p_test)
     # bootstrap over test image ids (all variants of an id move together)
-    test_codes = codes[is_test]
-    uniq, local = np.unique(test_codes, return_inverse=True)
-    order = np.argsort(local, kind="stable")
-    starts = np.searchsorted(local[order], np.arange(uniq.size))
-    ends = np.append(starts[1:], order.size)
-    aucs, ces = np.empty(n_boot), np.empty(n_boot)
-    for b in range(n_boot):
-        pick = rng.integers(0, uniq.size, uniq.size)
-        rows = np.concatenate([order[starts[i]:ends[i]] for i in pick])
-        aucs[b] = auc_score(m_test[rows], p_test[rows])
-        ces[b] = cross_entropy(m_test[rows], p_test[rows])
-    ci = lambda v: tuple(float(x) for x in np.nanquantile(v, [0.025, 0.975])) if np.isfinite(v).any() else (float("nan"), float("nan"))  # noqa: E731
-    return PointwisePredictability(auc, ci(aucs), ce, ci(ces), (float(coef[0]), float(coef[1])), int((~is_test).sum()), int(is_test.sum()), n_boot)
+    aucs, ces = _bootstrap_over_ids(codes[is_test], n_boot, rng, lambda rows: (auc_score(m_test[rows], p_test[rows]),
+                                                                              cross_entropy(m_test[rows], p_test[rows])))
+    return PointwisePredictability(auc, _ci95(aucs), ce, _ci95(ces), (float(coef[0]), float(coef[1])), int((~is_test).sum()), int(is_test.sum()), n_boot)
 
 
 def fold_auc(y: np.ndarray, s: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -185,13 +194,5 @@ def cross_validated_auc(q, m, image_ids, k: int = 5, seed: int = 0, n_boot: int 
     fit = fit_logit_batched(X, np.broadcast_to(m, (k, m.size)), train)
     p = predict_proba(X, np.nan_to_num(fit.coef))[fold, np.arange(q.size)]
     auc = auc_score(m, p)
-    boots = np.empty(n_boot)
-    counts = np.bincount(codes, minlength=ids.size)
-    order = np.argsort(codes, kind="stable")
-    starts = np.cumsum(counts) - counts
-    for b in range(n_boot):
-        pick = rng.integers(0, ids.size, ids.size)
-        rows = np.concatenate([order[starts[i]:starts[i] + counts[i]] for i in pick])
-        boots[b] = auc_score(m[rows], p[rows])
-    ci = tuple(float(x) for x in np.nanquantile(boots, [0.025, 0.975])) if np.isfinite(boots).any() else (float("nan"), float("nan"))
-    return CrossValidatedAUC(float(auc), ci, int(q.size), int(k))
+    boots = _bootstrap_over_ids(codes, n_boot, rng, lambda rows: (auc_score(m[rows], p[rows]),))[0]
+    return CrossValidatedAUC(float(auc), _ci95(boots), int(q.size), int(k))
