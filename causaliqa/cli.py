@@ -21,16 +21,31 @@ app = typer.Typer(
 )
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    typer.echo(f"warning: {message}", err=True)
+
+
 def user_errors(func):
-    """Print a user mistake on one line and exit 2, without a traceback."""
+    """Print a user mistake on one line and exit 2, without a traceback; an interrupted run says what it kept."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        import warnings
+
+        from causaliqa.scoring.run import Interrupted
+
+        previous = warnings.showwarning
+        warnings.showwarning = _show_warning
         try:
             return func(*args, **kwargs)
         except CausaliqaError as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None
+        except Interrupted as stop:
+            typer.echo(str(stop), err=True)
+            raise typer.Exit(stop.exit_code) from None
+        finally:
+            warnings.showwarning = previous
 
     return wrapper
 
@@ -187,14 +202,34 @@ def score(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding/corruption worker processes (default: half the cores).")] = None,
     part_size: Annotated[int, typer.Option(min=1, help="Rows per Parquet part written during the run.")] = 512,
+    rescore: Annotated[bool, typer.Option("--rescore", help="Re-score stored rows whose label or image file changed, and columns whose estimator (weights, seed, options) changed, instead of stopping.")] = False,
+    strict_labels: Annotated[bool, typer.Option("--strict-labels", help="An image without a label is an error (default: a warning with the count).")] = False,
 ) -> None:
-    """Score images (clean and corrupted variants) with every estimator in one batched pass; resumable."""
+    """Score images (clean and corrupted variants) with every estimator in one batched pass; resumable.
+
+    Holds the store's writer lock; Ctrl-C keeps what was scored. Every estimator's weights load before the
+    first image; a stored value whose input or estimator changed stops the run (or is re-scored with --rescore).
+    """
     from causaliqa.scoring.cli_support import score_command
 
     summary = score_command(experiment, images, labels, imagenet_c, corruptions, severities, limit, estimator or [], out,
-                            batch_size, device, workers, part_size)
-    typer.echo(f"{summary.scored} variants scored, {summary.skipped} already in the store, {summary.failed} failed; "
-               f"{summary.rows} rows in {summary.out}/scores.parquet ({summary.images_per_second:.1f} img/s)")
+                            batch_size, device, workers, part_size, rescore, strict_labels)
+    rescored = f", {summary.rescored} re-scored" if summary.rescored else ""
+    typer.echo(f"{summary.scored} variants scored, {summary.skipped} already in the store, {summary.failed} failed{rescored}; "
+               f"{summary.rows} rows in {summary.out} ({summary.images_per_second:.1f} img/s)")
+
+
+@app.command()
+@user_errors
+def compact(store: Annotated[Path, typer.Argument(help="A score store folder.")]) -> None:
+    """Fold a store's parts into OUT/scores.parquet (runs do this only when the parts grow large)."""
+    from causaliqa.scoring.store import compact as compact_store
+    from causaliqa.scoring.store import require_store, writer_lock
+
+    require_store(store)
+    with writer_lock(store, "causaliqa compact"):
+        frame = compact_store(store, force=True)
+    typer.echo(f"{len(frame)} rows in {store}/scores.parquet")
 
 
 @app.command()
@@ -215,12 +250,15 @@ def analyze(
     causaliqa analyze experiments/demo.yaml      # also CI tests, verdicts and the report
     """
     from causaliqa.analysis import TABLE_HEADER, analyse_store
-    from causaliqa.scoring.store import write_json_atomic
+    from causaliqa.atomic import write_json_atomic
     from causaliqa.table import format_table
 
     if store.suffix in (".yaml", ".yml"):
         _run_and_print(store, set_ or [], score=False)
         return
+    from causaliqa.scoring.store import require_store
+
+    require_store(store)
     if not m or not q:
         raise CausaliqaError("causaliqa analyze", "--m/--q", "at least one --m and one --q column with a store folder", "none")
     results = analyse_store(store, m, q, seed=seed, n_boot=n_boot)
@@ -231,7 +269,7 @@ def analyze(
                 typer.echo(f"{r.m} ~ {r.q} | {g.by}: mAUC {g.mean_auc:.3f} (sd {g.std_auc:.3f}), mCE {g.mean_cross_entropy:.3f}; "
                            f"{g.folds_used} folds used, {g.folds_one_class} one-class, {g.folds_separated} separated")
     if json_out:
-        write_json_atomic([r.to_dict() for r in results], json_out)
+        write_json_atomic(json_out, [r.to_dict() for r in results])
 
 
 def _run_and_print(experiment: Path, overrides: list[str], score: bool = True, **scoring) -> None:
@@ -253,6 +291,7 @@ def run(
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Overrides scoring.batch_size.")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or cuda:N (overrides scoring.device).")] = None,
     workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding/corruption worker processes.")] = None,
+    rescore: Annotated[bool, typer.Option("--rescore", help="Re-score stored values whose inputs or estimators changed instead of stopping.")] = False,
 ) -> None:
     """Run an experiment: score (reusing the store), the paper's analyses, CI tests per graph, report.
 
@@ -260,7 +299,7 @@ def run(
     causaliqa run experiments/demo.yaml
     causaliqa run experiments/table1_nr_iqa.yaml --set dataset.images=/data/imagenet-c --device cuda
     """
-    _run_and_print(experiment, set_ or [], batch_size=batch_size, device=device, workers=workers)
+    _run_and_print(experiment, set_ or [], batch_size=batch_size, device=device, workers=workers, rescore=rescore)
 
 
 @app.command()

@@ -55,12 +55,14 @@ def read_yaml_mapping(path: str | Path) -> dict:
     return data
 
 
-def validate_model(model: type[M], data: dict, where: str) -> M:
+def validate_model(model: type[M], data: dict, where: str, field_names: dict[str, str] | None = None) -> M:
+    """Validate ``data``; the first error becomes one line. ``field_names`` renames fields (``limit`` -> ``--limit``)."""
     try:
         return model.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or None
+        field = (field_names or {}).get(field, field)
         kind = first["type"]
         if kind == "extra_forbidden":
             allowed = ", ".join(_field_names(model, first["loc"][:-1]))

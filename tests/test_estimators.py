@@ -9,7 +9,7 @@ from scipy.stats import entropy
 
 from causaliqa import CausaliqaError
 from causaliqa.data import corrupt_image, prepare_image
-from causaliqa.estimators import get_estimator, list_estimators, parse_binding
+from causaliqa.estimators import EstimatorSpec, get_estimator, list_estimators, resolve_spec
 from causaliqa.estimators.classifiers import classifier_outputs
 from causaliqa.estimators.iqa import total_variation
 
@@ -49,10 +49,16 @@ def test_total_variation_reference():
 def test_registry_names_and_hints():
     assert {"tv", "efficientnet_lite0", "resnet34", "iqa:brisque", "iqa:niqe"} <= set(list_estimators())
     assert list_estimators("efficientnet_lite*") == ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
-    assert parse_binding("efficientnet_lite0:correct") == ("efficientnet_lite0", "correct")
-    assert parse_binding("iqa:brisque") == ("iqa:brisque", "score")
-    assert parse_binding("iqa:entropy") == ("iqa:entropy", "score")
-    assert parse_binding("clip:ViT-B-32@openai:max_logit") == ("clip:ViT-B-32@openai", "max_logit")
+    def parsed(text):
+        spec = resolve_spec(text)
+        return str(spec.estimator), spec.output
+
+    assert parsed("efficientnet_lite0:correct") == ("efficientnet_lite0", "correct")
+    assert parsed("iqa:brisque") == ("iqa:brisque", "score")
+    assert parsed("iqa:entropy") == ("iqa:entropy", "score")
+    assert parsed("clip:ViT-B-32@openai:max_logit") == ("clip:ViT-B-32@openai", "max_logit")
+    assert parsed("resnet18@/x/m.ckpt:correct") == ("resnet18@/x/m.ckpt", "correct")
+    assert parsed("efficientnet_lite0") == ("efficientnet_lite0", "correct")
     with pytest.raises(CausaliqaError, match="did you mean 'resnet34'"):
         get_estimator("resnet43")
     with pytest.raises(CausaliqaError, match="did you mean 'brisque'"):
@@ -128,3 +134,65 @@ def test_open_clip_random_and_checkpoint(tmp_path):
     x = _random_batch(2)
     torch.testing.assert_close(est2.logits(x), est3.logits(x))
     assert est2.key == "clip:ViT-B-32@clip"
+
+
+# ---- the one spec type (issue 9/12) -------------------------------------------------------------
+@pytest.mark.parametrize("text, family, name, weights, output, key", [
+    ("tv", None, "tv", None, None, "tv"),
+    ("iqa:entropy", "iqa", "entropy", None, None, "iqa:entropy"),
+    ("iqa:brisque@w/b.pth:score", "iqa", "brisque", "w/b.pth", "score", "iqa:brisque"),
+    ("efficientnet_lite0:max_prob", None, "efficientnet_lite0", None, "max_prob", "efficientnet_lite0"),
+    ("resnet34@random:correct", None, "resnet34", "random", "correct", "resnet34@random"),
+    ("resnet34@/a/model.v2.pth", None, "resnet34", "/a/model.v2.pth", None, "resnet34@model.v2"),
+    ("clip:ViT-B-32@laion2b_s34b_b79k:max_logit", "clip", "ViT-B-32", "laion2b_s34b_b79k", "max_logit", "clip:ViT-B-32@laion2b_s34b_b79k"),
+])
+def test_spec_parse_round_trip(text, family, name, weights, output, key):
+    spec = EstimatorSpec.parse(text)
+    assert (spec.family, spec.name, spec.weights, spec.output, spec.key) == (family, name, weights, output, key)
+    assert EstimatorSpec.parse(str(spec)) == spec and str(spec) == text
+
+
+def test_output_typo_lists_the_valid_outputs():
+    with pytest.raises(CausaliqaError, match=r"an output of efficientnet_lite0 \(correct, max_prob, entropy, max_logit, pred\).*'probability'"):
+        resolve_spec("efficientnet_lite0:probability")
+
+
+def test_checkpoint_suffixes_and_unknown_tags_fail_before_loading(tmp_path):
+    import torchvision
+
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "m.ckpt")
+    est = get_estimator(f"resnet18@{tmp_path / 'm.ckpt'}")  # .ckpt is a checkpoint like .pth: it loads
+    est.load_checked("test")
+    with pytest.raises(CausaliqaError, match="a weights file or a torchvision weights tag of resnet18.*'IMAGENET_V9'"):
+        get_estimator("resnet18@IMAGENET_V9")
+    (tmp_path / "w.txt").write_text("x")
+    with pytest.raises(CausaliqaError, match=r"a weights file ending in \.pth, \.pt, \.bin, \.ckpt"):
+        get_estimator(f"resnet18@{tmp_path / 'w.txt'}")
+
+
+def test_random_init_is_seeded_so_a_resumed_run_builds_the_same_network():
+    x = _random_batch(2)
+    a, b = get_estimator("resnet18@random"), get_estimator("resnet18@random")
+    torch.testing.assert_close(a.logits(x), b.logits(x))
+    c = get_estimator("resnet18@random", seed=1)
+    assert not torch.allclose(a.logits(x), c.logits(x))
+    assert a.identity() == b.identity() != c.identity()
+
+
+def test_identity_hashes_weight_file_content(tmp_path):
+    import torchvision
+
+    for folder, seed in (("a", 0), ("b", 1)):
+        (tmp_path / folder).mkdir()
+        torch.manual_seed(seed)
+        torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / folder / "model.pth")
+    a = get_estimator(f"resnet18@{tmp_path / 'a' / 'model.pth'}")
+    b = get_estimator(f"resnet18@{tmp_path / 'b' / 'model.pth'}")
+    assert a.key == b.key == "resnet18@model"  # same column name ...
+    assert a.identity() != b.identity()  # ... but the store can tell them apart
+
+
+def test_wrong_kind_weights_file_is_one_line(shared_weights):
+    est = get_estimator(f"iqa:brisque@{shared_weights / 'niqe_modelparameters.mat'}")
+    with pytest.raises(CausaliqaError, match="iqa:brisque@.*niqe_modelparameters.mat: expected weights .* that iqa:brisque can load"):
+        est.load_checked("--estimator")

@@ -81,7 +81,7 @@ def test_cli_run_reports_user_errors(tmp_path):
     result = runner.invoke(app, ["run", str(path)])
     assert result.exit_code == 2 and result.output.startswith("error: ") and "Traceback" not in result.output
     result = runner.invoke(app, ["analyze", str(write_experiment(tmp_path))])
-    assert result.exit_code == 2 and "a score store (run `causaliqa run` first)" in result.output
+    assert result.exit_code == 2 and "expected a score store folder (made by `causaliqa score` or `causaliqa run`), got no such folder" in result.output
 
 
 @pytest.mark.slow

@@ -26,9 +26,38 @@ RESIZE = 256
 JPEG_QUALITY = 85
 
 
+def to_rgb8(image: Image.Image) -> Image.Image:
+    """8-bit RGB. 16-bit images are scaled (65535 -> 255), not clipped (Pillow's ``convert`` would turn them white)."""
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        if array.size and array.max() > 255:
+            array = array / 257.0
+        return Image.fromarray(np.clip(np.rint(array), 0, 255).astype(np.uint8), mode="L").convert("RGB")
+    if image.mode == "F":
+        raise ValueError("floating-point images (mode F) are not supported: save as 8- or 16-bit")
+    if image.mode == "RGBA" or image.mode == "LA" or (image.mode == "P" and "transparency" in image.info):
+        background = Image.new("RGB", image.size, (255, 255, 255))
+        rgba = image.convert("RGBA")
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def load_variant(record) -> np.ndarray:
+    """Read, prepare (resize 256, crop 224) and corrupt one record: uint8 224x224x3."""
+    with Image.open(record.path) as image:
+        image.load()
+        if not record.generated:
+            rgb = to_rgb8(image)
+            array = np.asarray(rgb, dtype=np.uint8)
+            return array if array.shape[:2] == (CROP, CROP) else prepare_image(rgb)
+        array = prepare_image(image)
+    return corrupt_image(array, record.corruption, record.severity, record.image_id)
+
+
 def prepare_image(image: Image.Image) -> np.ndarray:
     """RGB, short side resized to 256 (bilinear), centre crop 224: uint8 array 224x224x3."""
-    image = image.convert("RGB")
+    image = to_rgb8(image)
     w, h = image.size
     scale = RESIZE / min(w, h)
     image = image.resize((max(CROP, round(w * scale)), max(CROP, round(h * scale))), Image.BILINEAR)

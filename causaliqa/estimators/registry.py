@@ -3,18 +3,24 @@
 Names resolve in this order: an exact registered name (``tv``, ``efficientnet_lite0``), a family
 prefix (``iqa:brisque``, ``clip:ViT-B-32@openai``), a torchvision classifier (``resnet34``).
 ``@`` selects weights: ``resnet34@random``, ``clip:ViT-B-32@/path/ckpt.pt``, ``iqa:niqe@/path/params.mat``.
+The registry knows nothing of the estimator modules: ``causaliqa.estimators`` imports them, and they
+register themselves.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import inspect
 from typing import Callable
 
 from causaliqa.errors import CausaliqaError
+from causaliqa.estimators.spec import OUTPUTS, EstimatorSpec
 
 _REGISTRY: dict[str, Callable[..., "object"]] = {}
 _FAMILIES: dict[str, Callable[..., "object"]] = {}
-OUTPUTS = ("score", "correct", "max_prob", "entropy", "max_logit", "pred")
+COMMON_OPTIONS = ("seed",)  # every estimator takes these (see Estimator.seed)
+
+__all__ = ["OUTPUTS", "estimator_class", "get_estimator", "list_estimators", "register_estimator", "resolve_spec"]
 
 
 def register_estimator(name: str, family: bool = False):
@@ -39,52 +45,65 @@ def _pyiqa_nr_metrics() -> list[str]:
     return sorted(pyiqa.list_models(metric_mode="NR"))
 
 
-def split_weights(name: str) -> tuple[str, str | None]:
-    base, sep, weights = name.partition("@")
-    return base, (weights if sep else None)
-
-
-def get_estimator(name: str, where: str = "estimator", **options):
-    """Build (not load) the estimator called ``name``; weights load on first use."""
-    _ensure_builtin()
-    base, weights = split_weights(name)
-    if base in _REGISTRY:
-        return _REGISTRY[base](weights=weights, **options)
-    family, sep, rest = base.partition(":")
-    if sep and family in _FAMILIES:
-        return _FAMILIES[family](rest, weights=weights, where=where, **options)
-    if base in _torchvision_classifiers():
-        return _FAMILIES["torchvision"](base, weights=weights, where=where, **options)
+def estimator_class(spec: EstimatorSpec, where: str = "estimator"):
+    """The class that implements ``spec`` (not constructed), or a one-line error with a hint."""
+    if spec.family is None and spec.name in _REGISTRY:
+        return _REGISTRY[spec.name]
+    if spec.family is not None and spec.family in _FAMILIES:
+        return _FAMILIES[spec.family]
+    if spec.family is None and spec.name in _torchvision_classifiers():
+        return _FAMILIES["torchvision"]
     from causaliqa.graph.model import did_you_mean
 
     known = list(_REGISTRY) + _torchvision_classifiers() + [f"iqa:{m}" for m in _pyiqa_nr_metrics()] + ["clip:ViT-B-32@openai"]
-    raise CausaliqaError(where, None, f"a known estimator{did_you_mean(base, known)}; see `causaliqa estimators`", repr(name))
+    raise CausaliqaError(where, None, f"a known estimator{did_you_mean(spec.base, known)}; see `causaliqa estimators`", repr(str(spec)))
+
+
+def resolve_spec(text: str | EstimatorSpec, where: str = "estimator") -> EstimatorSpec:
+    """Parse, check the estimator exists and the output is one it has; fill in the default output."""
+    spec = text if isinstance(text, EstimatorSpec) else EstimatorSpec.parse(text, where)
+    cls = estimator_class(spec, where)
+    if spec.family is not None and hasattr(cls, "check_name"):
+        cls.check_name(spec.name, where)
+    outputs = cls.outputs
+    if spec.output is None:
+        return spec.with_output(outputs[0])
+    if spec.output not in outputs:
+        from causaliqa.graph.model import did_you_mean
+
+        raise CausaliqaError(where, None, f"an output of {spec.base} ({', '.join(outputs)}){did_you_mean(spec.output, outputs)}",
+                             repr(spec.output))
+    return spec
+
+
+def check_options(spec: EstimatorSpec, options: dict, where: str) -> None:
+    """Estimator options must be keyword arguments the class takes (or a common option)."""
+    cls = estimator_class(spec, where)
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "where", "weights", "arch", "metric", "model")]
+    for key in options:
+        if key not in accepted and key not in COMMON_OPTIONS:
+            raise CausaliqaError(where, str(key), f"an option of {spec.base} ({', '.join(list(COMMON_OPTIONS) + accepted)})", repr(key))
+
+
+def get_estimator(spec: str | EstimatorSpec, where: str = "estimator", **options):
+    """Build (not load) the estimator for ``spec``; weights load on first use.
+
+    ``seed`` (default 0) seeds random initialisation (``@random``) so a resumed run builds the same network.
+    """
+    spec = resolve_spec(spec, where).estimator
+    check_options(spec, options, where)
+    seed = int(options.pop("seed", 0))
+    cls = estimator_class(spec, where)
+    if spec.family is None and spec.name in _REGISTRY:
+        estimator = cls(weights=spec.weights, **options)
+    else:
+        estimator = cls(spec.name, weights=spec.weights, where=where, **options)
+    estimator.spec = spec
+    estimator.seed = seed
+    return estimator
 
 
 def list_estimators(pattern: str = "*") -> list[str]:
     """Registered names, pyiqa NR metrics (``iqa:*``), torchvision classifiers and the CLIP family."""
-    _ensure_builtin()
     names = sorted(_REGISTRY) + [f"iqa:{m}" for m in _pyiqa_nr_metrics()] + _torchvision_classifiers() + ["clip:<model>@<pretrained|checkpoint>"]
     return [n for n in names if fnmatch.fnmatch(n, pattern)]
-
-
-def parse_binding(spec: str, where: str = "estimator") -> tuple[str, str]:
-    """``efficientnet_lite0:correct`` -> (``efficientnet_lite0``, ``correct``); ``iqa:brisque`` -> (``iqa:brisque``, ``score``)."""
-    head, sep, tail = spec.rpartition(":")
-    if sep and tail in OUTPUTS and head and head not in _FAMILIES_PREFIXES:
-        return head, tail
-    return spec, "score"
-
-
-_FAMILIES_PREFIXES = ("iqa", "clip")
-
-
-def column_name(estimator: str, output: str) -> str:
-    """Parquet column for an estimator output: ``iqa:brisque`` + ``score`` -> ``iqa:brisque.score``."""
-    return f"{estimator}.{output}"
-
-
-def _ensure_builtin() -> None:
-    if not _REGISTRY:
-        import causaliqa.estimators.classifiers  # noqa: F401  (registers)
-        import causaliqa.estimators.iqa  # noqa: F401

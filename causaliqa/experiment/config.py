@@ -162,35 +162,25 @@ def _resolve(base: Path, path: str) -> str:
     return os.path.normpath(p if p.is_absolute() else (base / p))
 
 
-def _split_weights(spec: str) -> tuple[str, str, str]:
-    """``iqa:brisque@w/b.pth:score`` -> (``iqa:brisque``, ``w/b.pth``, ``:score``); no ``@``: weights ``""``."""
-    from causaliqa.estimators.registry import OUTPUTS
+def _resolve_weights(base: Path, text: str) -> str:
+    """A weights file after ``@`` is relative to the experiment file."""
+    from causaliqa.estimators.spec import EstimatorSpec
 
-    head, _, weights = spec.partition("@")
-    rest, sep, output = weights.rpartition(":")
-    if sep and output in OUTPUTS:
-        return head, rest, f":{output}"
-    return head, weights, ""
+    spec = EstimatorSpec.parse(text)
+    return str(spec.with_weights(_resolve(base, spec.weights))) if spec.weights_kind == "file" else text
 
 
-def _is_weights_file(weights: str) -> bool:
-    return "/" in weights or weights.endswith((".pth", ".pt", ".mat", ".ckpt", ".bin", ".safetensors"))
-
-
-def _resolve_weights(base: Path, spec: str) -> str:
-    head, weights, output = _split_weights(spec)
-    return f"{head}@{_resolve(base, weights)}{output}" if weights and _is_weights_file(weights) else spec
-
-
-def _without_missing_weights(spec: str) -> str:
+def _without_missing_weights(text: str) -> str:
     """Fallback mode: a weights file that is not there is dropped (the library's default weights download)."""
-    head, weights, output = _split_weights(spec)
-    if weights and _is_weights_file(weights) and not Path(weights).exists():
+    from causaliqa.estimators.spec import EstimatorSpec
+
+    spec = EstimatorSpec.parse(text)
+    if spec.weights_kind == "file" and not Path(spec.weights).exists():
         import warnings
 
-        warnings.warn(f"{weights} not found: {head} uses its library's default weights (downloaded on first use)", stacklevel=2)
-        return head + output
-    return spec
+        warnings.warn(f"{spec.weights} not found: {spec.base} uses its library's default weights (downloaded on first use)", stacklevel=2)
+        return str(spec.with_weights(None))
+    return text
 
 
 def _resolve_paths(spec: ExperimentSpec, base: Path) -> ExperimentSpec:
@@ -206,7 +196,8 @@ def _resolve_paths(spec: ExperimentSpec, base: Path) -> ExperimentSpec:
 
 
 def _bind_node(node: str, values: list[str], where: str, field: str) -> NodeBinding:
-    from causaliqa.estimators.registry import column_name, get_estimator, parse_binding
+    """A node's binding from the estimators' class metadata (nothing is constructed or loaded here)."""
+    from causaliqa.estimators.registry import estimator_class, resolve_spec
 
     if not values:
         raise CausaliqaError(where, field, "an estimator output or a data column", "an empty list")
@@ -217,18 +208,16 @@ def _bind_node(node: str, values: list[str], where: str, field: str) -> NodeBind
         if values[0] == "images":
             return NodeBinding(node, (), "image")
         return NodeBinding(node, (DATA_BINDINGS[values[0]],), "categorical")
-    columns, kinds = [], set()
+    columns, kinds, specs = [], set(), []
     for i, text in enumerate(values):
-        name, output = parse_binding(text, f"{where}: {field}[{i}]")
-        estimator = get_estimator(name, where=f"{where}: {field}[{i}]")
-        if output not in estimator.outputs:
-            raise CausaliqaError(where, f"{field}[{i}]", f"an output of {name} ({', '.join(estimator.outputs)})", repr(output))
-        kind = {"score": "continuous", "binary": "binary", "label": "categorical"}[estimator.kinds[output]]
+        spec = resolve_spec(text, f"{where}: {field}[{i}]")
+        kind = {"score": "continuous", "binary": "binary", "label": "categorical"}[estimator_class(spec).kinds[spec.output]]
         kinds.add(kind)
-        columns.append(column_name(estimator.key, output))
+        columns.append(spec.column())
+        specs.append(str(spec))
     if len(kinds) > 1:
         raise CausaliqaError(where, field, "outputs of one kind per node (all scores, or all correctness)", sorted(kinds))
-    return NodeBinding(node, tuple(columns), kinds.pop(), tuple(values))
+    return NodeBinding(node, tuple(columns), kinds.pop(), tuple(specs))
 
 
 def _check_bindings(exp: ExperimentSpec, graphs: list[CausalGraph], where: str) -> dict[str, NodeBinding]:
@@ -288,4 +277,32 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> Experiment:
         raise CausaliqaError(where, "graphs", "graphs with distinct names", names)
     bindings = _check_bindings(spec, graphs, where)
     proxies = _check_proxies(spec, bindings, graphs, where)
+    allowed = sorted({n for n, b in bindings.items() if b.kind != "image"} | set(proxies))
+    _check_queries(spec.analyses.ci_tests.queries, graphs, allowed, where)
+    _check_options(spec, bindings, where)
     return Experiment(spec, where, tuple(graphs), bindings, proxies)
+
+
+def _check_queries(queries: list[str], graphs: list[CausalGraph], allowed: list[str], where: str) -> None:
+    """User CI queries are checked against every graph and the bindings now, not after hours of scoring."""
+    for i, text in enumerate(queries):
+        field = f"analyses.ci_tests.queries[{i}]"
+        for graph in graphs:
+            query = graph.check_query(text, f"{where}: {field}")
+        for node in sorted(query.nodes):
+            if node not in allowed:
+                raise CausaliqaError(where, field, f"a bound node or a proxied one{did_you_mean(node, allowed)} ({', '.join(allowed)})", repr(node))
+
+
+def _check_options(spec: ExperimentSpec, bindings: dict[str, NodeBinding], where: str) -> None:
+    from causaliqa.estimators.registry import check_options, resolve_spec
+
+    bound = {str(resolve_spec(e).estimator) for b in bindings.values() for e in b.estimators}
+    for key, options in spec.estimator_options.items():
+        field = f"estimator_options.{key}"
+        est = resolve_spec(key, f"{where}: {field}").estimator
+        if str(est) not in bound:
+            raise CausaliqaError(where, field, f"a bound estimator ({', '.join(sorted(bound))})", repr(key))
+        if not isinstance(options, dict):
+            raise CausaliqaError(where, field, "a mapping of option: value", type(options).__name__)
+        check_options(est, options, f"{where}: {field}")

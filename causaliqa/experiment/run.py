@@ -49,19 +49,22 @@ class ExperimentResults:
 
 
 def score_experiment(exp: Experiment, batch_size: int | None = None, device: str | None = None,
-                     workers: int | None = None, progress: bool = True) -> ScoreSummary:
+                     workers: int | None = None, progress: bool = True, rescore: bool = False) -> ScoreSummary:
     """Score the experiment's variants with every bound estimator (rows already in the store are skipped)."""
     from causaliqa.data.datasets import build_records
     from causaliqa.scoring.bindings import make_bindings
-    from causaliqa.scoring.run import score_images
+    from causaliqa.scoring.run import resolve_device, score_images
+    from causaliqa.scoring.store import check_store_path
 
+    resolve_device(device or exp.spec.scoring.device, "--device" if device else f"{exp.source}: scoring.device")
+    check_store_path(exp.out, f"{exp.source}: out")
     bindings = make_bindings(exp.estimator_specs(), where=f"{exp.source}: bindings", options=exp.spec.estimator_options)
     dataset = dataset_or_fallback(exp)
     records, members = build_records(dataset, f"{exp.source}: dataset")
     scoring = exp.spec.scoring
     return score_images(records, bindings, exp.out, batch_size=batch_size or scoring.batch_size,
                         device=device or scoring.device, workers=scoring.workers if workers is None else workers,
-                        mixtures=members, progress=progress)
+                        mixtures=members, progress=progress, rescore=rescore)
 
 
 def designed_rows(frame: pd.DataFrame, exp: Experiment) -> pd.DataFrame:
@@ -118,12 +121,13 @@ def analyse_experiment(exp: Experiment, scoring: ScoreSummary | None = None) -> 
 
 
 def run_experiment(exp: Experiment, score: bool = True, batch_size: int | None = None, device: str | None = None,
-                   workers: int | None = None, progress: bool = True) -> tuple[ExperimentResults, dict[str, Path]]:
+                   workers: int | None = None, progress: bool = True, rescore: bool = False) -> tuple[ExperimentResults, dict[str, Path]]:
     """Score (unless ``score`` is False), analyse, write the report; returns the results and the files written."""
     from causaliqa.report import write_report
+    from causaliqa.scoring.store import require_store
 
-    if not score and not (exp.out / "scores.parquet").exists():
-        raise CausaliqaError(str(exp.out), None, "a score store (run `causaliqa run` first)", "no scores.parquet")
-    summary = score_experiment(exp, batch_size, device, workers, progress) if score else None
+    if not score:
+        require_store(exp.out)
+    summary = score_experiment(exp, batch_size, device, workers, progress, rescore) if score else None
     results = analyse_experiment(exp, summary)
     return results, write_report(results)

@@ -183,14 +183,14 @@ def write_figures(results, folder: Path) -> dict[str, list[Path]]:
 
 def write_report(results) -> dict[str, Path]:
     """Write every report file under the experiment's output folder; returns name -> path."""
-    from causaliqa.scoring.store import write_json_atomic
+    from causaliqa.atomic import write_json_atomic
 
     out = results.experiment.out
     out.mkdir(parents=True, exist_ok=True)
     figures = write_figures(results, out / "figures")
     blocks = _blocks(results, figures)
     files = {"results": out / "results.json", "markdown": out / "report.md", "html": out / "report.html"}
-    write_json_atomic(_jsonable(results.to_dict()), files["results"])
+    write_json_atomic(files["results"], _jsonable(results.to_dict()))
     _write_text(files["markdown"], _markdown(blocks, out))
     _write_text(files["html"], _html(blocks, f"{results.experiment.name}: causaliqa report"))
     return files

@@ -1,38 +1,50 @@
 """One batched pass: decode each image variant once, feed the same batch to every estimator, store rows.
 
-Re-running skips keys whose columns are all present; only new images or new estimators are scored.
+Re-running skips (variant, estimator) pairs that are stored or recorded as failed. Before anything is
+scored, the store's provenance is checked against the inputs: a row whose label or source file changed,
+or a column whose estimator identity (weights, seed, options) changed, is re-scored with
+``rescore=True`` and otherwise stops the run with one line saying what changed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from causaliqa.data.corrupt import corrupt_image, prepare_image
+from causaliqa.data.corrupt import load_variant
 from causaliqa.data.datasets import ImageRecord
+from causaliqa.errors import CausaliqaError
 from causaliqa.estimators.base import Estimator
-from causaliqa.estimators.registry import column_name
 from causaliqa.scoring.store import (
-    KEY, compact, load_estimator_info, load_failures, load_scores, write_json_atomic, write_parquet_atomic, write_part,
+    KEY, compact, load_estimator_info, load_failures, load_scores, store_format, write_estimator_info,
+    write_parquet_atomic, write_part, writer_lock,
 )
 
 
-def load_variant(record: ImageRecord) -> np.ndarray:
-    """Read, prepare (resize 256, crop 224) and corrupt one record: uint8 224x224x3."""
-    with Image.open(record.path) as image:
-        image.load()
-        if not record.generated:
-            array = np.asarray(image.convert("RGB"), dtype=np.uint8)
-            return array if array.shape[:2] == (224, 224) else prepare_image(image)
-        array = prepare_image(image)
-    return corrupt_image(array, record.corruption, record.severity, record.image_id)
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM during scoring; what was scored is on disk."""
+
+    def __init__(self, kept: int, out: Path, signum: int) -> None:
+        self.kept, self.out, self.signum = kept, out, signum
+        super().__init__(f"interrupted: {kept} variants kept in {out}; run the same command to resume")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+class _Terminated(BaseException):
+    pass
 
 
 class VariantDataset(Dataset):
@@ -47,7 +59,7 @@ class VariantDataset(Dataset):
     def __getitem__(self, index: int):
         try:
             array = load_variant(self.records[index])
-        except Exception as err:  # unreadable/truncated files are recorded, not fatal
+        except Exception as err:  # unreadable/truncated/unsupported files are recorded, not fatal
             return index, None, f"{type(err).__name__}: {err}"
         return index, torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))), ""
 
@@ -69,6 +81,7 @@ class ScoreSummary:
     scored: int
     skipped: int
     failed: int
+    rescored: int
     columns: tuple[str, ...]
     seconds: float
 
@@ -89,13 +102,24 @@ class Binding:
 
     @property
     def columns(self) -> list[str]:
-        return [column_name(self.estimator.key, o) for o in self.outputs]
+        return [self.estimator.spec.column(o) for o in self.outputs]
 
 
-def resolve_device(device: str) -> torch.device:
+def resolve_device(device: str, where: str = "--device") -> torch.device:
+    """``auto``, ``cpu``, ``cuda``, ``cuda:N``; a GPU the machine lacks is a one-line error."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        parsed = None
+    if parsed is None or parsed.type not in ("cpu", "cuda"):
+        raise CausaliqaError(where, None, "auto, cpu, cuda or cuda:N", repr(device))
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (parsed.index is not None and parsed.index >= count):
+            raise CausaliqaError(where, None, f"a device this machine has (cpu{', cuda:0-' + str(count - 1) if count else '; no CUDA GPU found'})", repr(device))
+    return parsed
 
 
 CPU_BATCH = 4  # measured (benchmarks/bench_scoring.py): on CPU, batches beyond a few images spill the caches
@@ -111,16 +135,92 @@ def default_workers() -> int:
     return max(1, min(8, (os.cpu_count() or 2) // 2))
 
 
-def _todo(records: list[ImageRecord], bindings: list[Binding], existing: pd.DataFrame) -> dict[tuple[int, ...], list[ImageRecord]]:
-    """Group records by which bindings still lack values for them."""
+# ---- provenance ---------------------------------------------------------------------------------
+def _sha_file(path: str) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as err:
+        return f"unreadable:{type(err).__name__}"
+    return digest.hexdigest()
+
+
+def fingerprint_inputs(records: list[ImageRecord]) -> dict[str, str]:
+    """Source file -> content hash (threads: hashlib releases the GIL on large buffers)."""
+    paths = sorted({r.path for r in records})
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip(paths, pool.map(_sha_file, paths)))
+
+
+def _records_frame(records: list[ImageRecord], shas: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "image_id": [r.image_id for r in records], "corruption": [r.corruption for r in records],
+        "severity": np.array([r.severity for r in records], dtype=np.int16),
+        "label_now": np.array([r.label for r in records], dtype=np.int64), "sha_now": [shas[r.path] for r in records],
+    })
+
+
+def stale_rows(existing: pd.DataFrame, wanted: pd.DataFrame) -> pd.DataFrame:
+    """Stored rows of the wanted keys whose label or input no longer match, with what changed."""
+    if existing.empty:
+        return pd.DataFrame(columns=KEY + ["change"])
+    joined = existing[KEY + ["label", "input_sha"]].merge(wanted, on=KEY, how="inner")
+    label_changed = joined["label"].astype("int64") != joined["label_now"]
+    input_changed = joined["input_sha"].astype(str) != joined["sha_now"]
+    joined["change"] = np.where(input_changed, "input file changed", "label changed")
+    return joined.loc[label_changed | input_changed, KEY + ["change"]]
+
+
+def stale_columns(bindings: list[Binding], info: dict) -> dict[str, str]:
+    """Column -> what changed, for columns whose stored estimator identity differs from this run's."""
+    changed = {}
+    for binding in bindings:
+        identity = binding.estimator.identity()
+        for column in binding.columns:
+            stored = info.get(column, {}).get("identity")
+            if stored is not None and stored != identity:
+                what = [k for k in identity if stored.get(k) != identity[k]]
+                changed[column] = f"{', '.join(what)} changed ({_short(stored)} -> {_short(identity)})"
+    return changed
+
+
+def _short(identity: dict) -> str:
+    w = identity.get("weights", {})
+    return next((f"{k} {str(v)[:12]}" for k, v in w.items()), "?")
+
+
+def _explain_stale(out: Path, rows: pd.DataFrame, columns: dict[str, str]) -> str:
+    parts = []
+    if len(rows):
+        first = rows.iloc[0]
+        counts = rows["change"].value_counts().to_dict()
+        parts.append(f"{len(rows)} stored rows no longer match their inputs ({', '.join(f'{n} {c}' for c, n in counts.items())}; "
+                     f"first {first['image_id']} {first['corruption']} {first['severity']})")
+    for column, what in columns.items():
+        parts.append(f"column {column}: {what}")
+    return "; ".join(parts) + f". Pass --rescore to re-score exactly these, or use another --out (or rename the weights file)"
+
+
+# ---- what to score ------------------------------------------------------------------------------
+def _todo(records: list[ImageRecord], bindings: list[Binding], existing: pd.DataFrame, failures: pd.DataFrame
+          ) -> dict[tuple[int, ...], list[ImageRecord]]:
+    """Group records by which bindings still lack values (neither stored nor recorded as failed)."""
+    failed = {}
+    if not failures.empty:
+        est_failed = failures[failures["estimator"] != ""]
+        for est, frame in est_failed.groupby("estimator"):
+            failed[est] = set(map(tuple, frame[KEY].itertuples(index=False, name=None)))
     done: dict[int, set] = {}
     for b_index, binding in enumerate(bindings):
         cols = binding.columns
+        known = failed.get(binding.estimator.key, set())
         if existing.empty or not set(cols) <= set(existing.columns):
-            done[b_index] = set()
+            done[b_index] = known
             continue
         complete = existing[cols].notna().all(axis=1)
-        done[b_index] = set(map(tuple, existing.loc[complete, KEY].itertuples(index=False, name=None)))
+        done[b_index] = set(map(tuple, existing.loc[complete, KEY].itertuples(index=False, name=None))) | known
     groups: dict[tuple[int, ...], list[ImageRecord]] = {}
     for record in records:
         missing = tuple(i for i in range(len(bindings)) if record.key not in done[i])
@@ -129,6 +229,40 @@ def _todo(records: list[ImageRecord], bindings: list[Binding], existing: pd.Data
     return groups
 
 
+def prepare_store(out: Path, records: list[ImageRecord], bindings: list[Binding], rescore: bool) -> tuple[pd.DataFrame, dict, int]:
+    """Check provenance; with ``rescore`` drop stale rows/columns. Returns (rows, input hashes, rows dropped)."""
+    fmt = store_format(out)
+    shas = fingerprint_inputs(records)
+    wanted = _records_frame(records, shas)
+    if fmt == 1 and not rescore:
+        raise CausaliqaError(str(out), None, "a store with provenance (written by causaliqa 0.2 or later)",
+                             "an older store without input fingerprints (read-only: `causaliqa analyze` still reads it); "
+                             "score into another --out, or pass --rescore to re-score every row")
+    if fmt == 1:
+        old = load_scores(out)
+        return compact(out, drop_rows=old[KEY], drop_columns=[c for c in old.columns if c not in KEY]), shas, len(old)
+    existing = load_scores(out)
+    rows = stale_rows(existing, wanted)
+    columns = stale_columns(bindings, load_estimator_info(out))
+    if (len(rows) or columns) and not rescore:
+        raise CausaliqaError(str(out), None, "stored values that match their inputs and estimators", _explain_stale(out, rows, columns))
+    if len(rows) or columns:
+        existing = compact(out, drop_rows=rows, drop_columns=list(columns))
+        _drop_failures(out, rows, [b.estimator.key for b in bindings if set(b.columns) & set(columns)])
+    return existing, shas, len(rows)
+
+
+def _drop_failures(out: Path, rows: pd.DataFrame, estimators: list[str]) -> None:
+    failures = load_failures(out)
+    if failures.empty:
+        return
+    keep = ~failures["estimator"].isin(estimators)
+    if len(rows):
+        keep &= ~pd.MultiIndex.from_frame(failures[KEY]).isin(pd.MultiIndex.from_frame(rows[KEY]))
+    write_parquet_atomic(failures[keep].reset_index(drop=True), out / "failures.parquet")
+
+
+# ---- the pass -----------------------------------------------------------------------------------
 def score_images(
     records: list[ImageRecord],
     bindings: list[Binding],
@@ -140,92 +274,179 @@ def score_images(
     part_size: int = 512,
     mixtures: list[dict] | None = None,
     progress: bool = True,
+    rescore: bool = False,
 ) -> ScoreSummary:
-    """Score ``records`` with every binding into the store at ``out``; resume where a run stopped."""
-    import time
+    """Score ``records`` with every binding into the store at ``out``; resume where a run stopped.
 
-    from tqdm import tqdm
-
+    Holds the store's writer lock throughout. Every estimator's weights load before the first image.
+    """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     torch_device = resolve_device(device)
     batch_size = batch_size or auto_batch_size(torch_device)
-    for binding in bindings:
-        binding.estimator.to(torch_device)
-    _write_metadata(out, bindings, mixtures)
-    records = sorted({r.key: r for r in records}.values(), key=lambda r: (r.corruption, r.severity, r.image_id))
-    groups = _todo(records, bindings, load_scores(out))
-    total = sum(len(g) for g in groups.values())
-    failures: list[dict] = []
-    scored = 0
-    bar = tqdm(total=total, unit="img", desc="scoring", disable=not progress or total == 0, dynamic_ncols=True)
-    for missing, group in groups.items():
-        active = [bindings[i] for i in missing]
-        loader = DataLoader(
-            VariantDataset(group), batch_size=batch_size, shuffle=False, collate_fn=_collate,
-            num_workers=default_workers() if workers is None else workers,
-            pin_memory=torch_device.type == "cuda", persistent_workers=False,
-        )
-        buffer: list[pd.DataFrame] = []
-        buffered = 0
-        for indices, batch, failed in loader:
-            failures += [_failure(group[i], reason) for i, reason in failed]
-            if indices:
-                # one host->device copy per batch (from pinned memory, asynchronous), shared by every estimator
-                batch = batch.to(torch_device, non_blocking=True)
-                buffer.append(_score_batch([group[i] for i in indices], batch, active))
-                buffered += len(indices)
-                scored += len(indices)
-            bar.update(len(indices) + len(failed))
-            if buffered >= part_size:
-                write_part(out, pd.concat(buffer, ignore_index=True))
-                buffer, buffered = [], 0
-        if buffer:
-            write_part(out, pd.concat(buffer, ignore_index=True))
-    bar.close()
-    frame = compact(out)
-    _write_failures(out, failures, frame)
+    _check_unique_columns(bindings)
+    with writer_lock(out):
+        for binding in bindings:
+            binding.estimator.to(torch_device)
+            binding.estimator.load_checked(str(binding.estimator.spec.estimator))
+        records = sorted({r.key: r for r in records}.values(), key=lambda r: (r.corruption, r.severity, r.image_id))
+        existing, shas, dropped = prepare_store(out, records, bindings, rescore)
+        _write_metadata(out, bindings, mixtures)
+        groups = _todo(records, bindings, existing, load_failures(out))
+        total = sum(len(g) for g in groups.values())
+        counts = _run_groups(groups, bindings, out, shas, torch_device, batch_size, workers, part_size, progress, total)
+        frame = compact(out)
+        _write_failures(out, counts["failures"], frame)
     columns = tuple(c for b in bindings for c in b.columns)
-    return ScoreSummary(str(out), len(frame), scored, len(records) - total, len(failures), columns, time.perf_counter() - started)
+    return ScoreSummary(str(out), len(frame), counts["scored"], len(records) - total, len(counts["failures"]),
+                        max(dropped, 0), columns, time.perf_counter() - started)
 
 
-def _score_batch(records: list[ImageRecord], batch: torch.Tensor, bindings: list[Binding]) -> pd.DataFrame:
+def _check_unique_columns(bindings: list[Binding]) -> None:
+    seen: dict[str, str] = {}
+    for binding in bindings:
+        for column in binding.columns:
+            spec = str(binding.estimator.spec.estimator)
+            if column in seen and seen[column] != spec:
+                raise CausaliqaError("estimators", None, "estimators that write distinct columns",
+                                     f"{seen[column]} and {spec} both write {column} (rename one weights file)")
+            seen[column] = spec
+
+
+def _run_groups(groups, bindings, out, shas, torch_device, batch_size, workers, part_size, progress, total) -> dict:
+    from tqdm import tqdm
+
+    failures: list[dict] = []
+    state = {"scored": 0, "written": 0, "buffer": [], "buffered": 0}
+    bar = tqdm(total=total, unit="img", desc="scoring", disable=not progress or total == 0, dynamic_ncols=True)
+
+    def flush() -> None:
+        if state["buffer"]:
+            write_part(out, pd.concat(state["buffer"], ignore_index=True))
+            state["written"] += state["buffered"]
+            state["buffer"], state["buffered"] = [], 0
+
+    def on_term(signum, frame):
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, on_term) if _main_thread() else None
+    try:
+        for missing, group in groups.items():
+            active = [bindings[i] for i in missing]
+            loader = DataLoader(
+                VariantDataset(group), batch_size=batch_size, shuffle=False, collate_fn=_collate,
+                num_workers=default_workers() if workers is None else workers,
+                pin_memory=torch_device.type == "cuda", persistent_workers=False,
+            )
+            for indices, batch, failed in loader:
+                failures += [_failure(group[i], "", reason) for i, reason in failed]
+                if indices:
+                    # one host->device copy per batch (from pinned memory, asynchronous), shared by every estimator
+                    batch = batch.to(torch_device, non_blocking=True)
+                    frame, est_failures = _score_batch([group[i] for i in indices], batch, active, shas)
+                    failures += est_failures
+                    state["buffer"].append(frame)
+                    state["buffered"] += len(indices)
+                    state["scored"] += len(indices)
+                bar.update(len(indices) + len(failed))
+                if state["buffered"] >= part_size:
+                    flush()
+            flush()
+    except (KeyboardInterrupt, _Terminated) as err:
+        bar.close()
+        flush()
+        _write_failures(out, failures, None)
+        signum = signal.SIGINT if isinstance(err, KeyboardInterrupt) else signal.SIGTERM
+        raise Interrupted(state["written"], out, int(signum)) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    bar.close()
+    return {"scored": state["scored"], "failures": failures}
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _score_batch(records: list[ImageRecord], batch: torch.Tensor, bindings: list[Binding], shas: dict[str, str]
+                 ) -> tuple[pd.DataFrame, list[dict]]:
     labels = np.array([r.label for r in records], dtype=np.int64)
     columns: dict[str, np.ndarray] = {
         "image_id": np.array([r.image_id for r in records], dtype=object),
         "corruption": np.array([r.corruption for r in records], dtype=object),
         "severity": np.array([r.severity for r in records], dtype=np.int16),
         "label": labels,
+        "input_sha": np.array([shas[r.path] for r in records], dtype=object),
     }
+    failures: list[dict] = []
     for binding in bindings:
-        values = binding.estimator.score(batch, labels)
+        values, reasons = _score_robustly(binding.estimator, batch, labels)
+        for i, reason in reasons.items():
+            failures.append(_failure(records[i], binding.estimator.key, reason))
         for output, column in zip(binding.outputs, binding.columns):
             columns[column] = values[output]
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns), failures
 
 
-def _failure(record: ImageRecord, reason: str) -> dict:
-    return {"image_id": record.image_id, "corruption": record.corruption, "severity": record.severity, "path": record.path, "reason": reason}
+def _score_robustly(estimator: Estimator, batch: torch.Tensor, labels: np.ndarray) -> tuple[dict[str, np.ndarray], dict[int, str]]:
+    """Score a batch; if the estimator raises, score image by image so one bad image fails alone.
+
+    Returns the outputs (NaN where an image failed) and image index -> reason, non-finite scores included.
+    """
+    try:
+        values = estimator.score(batch, labels)
+        reasons: dict[int, str] = {}
+    except Exception:
+        values, reasons = _score_one_by_one(estimator, batch, labels)
+    for output, array in values.items():
+        if estimator.kinds.get(output) == "score":
+            for i in np.flatnonzero(~np.isfinite(np.asarray(array, dtype=np.float64))):
+                reasons.setdefault(int(i), f"{output} is not a finite number")
+    return values, reasons
 
 
-def _write_failures(out: Path, failures: list[dict], scored: pd.DataFrame) -> None:
+def _score_one_by_one(estimator, batch, labels):
+    rows, reasons = [], {}
+    for i in range(len(batch)):
+        try:
+            rows.append(estimator.score(batch[i:i + 1], labels[i:i + 1]))
+        except Exception as err:
+            reasons[i] = f"{type(err).__name__}: {str(err)[:200]}"
+            rows.append(None)
+    values = {}
+    for output in estimator.outputs:  # NaN where an image failed (correctness too: never a fake 0 or 1)
+        values[output] = np.asarray([r[output][0] if r is not None and output in r else np.nan for r in rows], dtype=np.float64)
+    return values, reasons
+
+
+def _failure(record: ImageRecord, estimator: str, reason: str) -> dict:
+    return {"image_id": record.image_id, "corruption": record.corruption, "severity": record.severity,
+            "estimator": estimator, "path": record.path, "reason": reason}
+
+
+def _write_failures(out: Path, failures: list[dict], scored: pd.DataFrame | None) -> None:
     previous = load_failures(out)
     frame = pd.concat([previous, pd.DataFrame(failures, columns=previous.columns)], ignore_index=True)
-    if not scored.empty and not frame.empty:
-        done = set(map(tuple, scored[KEY].itertuples(index=False, name=None)))
-        frame = frame[[tuple(k) not in done for k in frame[KEY].itertuples(index=False, name=None)]]
-    frame = frame.drop_duplicates(KEY, keep="last")
+    inputs = frame["estimator"] == ""
+    if scored is not None and not scored.empty and inputs.any():  # an unreadable image that has since been scored
+        done = pd.MultiIndex.from_frame(scored[KEY])
+        frame = frame[~(inputs & pd.MultiIndex.from_frame(frame[KEY]).isin(done))]
+    frame = frame.drop_duplicates(KEY + ["estimator"], keep="last")
     if len(frame) or (out / "failures.parquet").exists():
-        write_parquet_atomic(frame.astype({"severity": "int16"}), out / "failures.parquet")
+        write_parquet_atomic(frame.astype({"severity": "int16"}).reset_index(drop=True), out / "failures.parquet")
 
 
 def _write_metadata(out: Path, bindings: list[Binding], mixtures: list[dict] | None) -> None:
-    info = load_estimator_info(out)
+    info = load_estimator_info(out) if store_format(out) == 2 else {}
     for binding in bindings:
         est = binding.estimator
+        identity = est.identity()
         for output, column in zip(binding.outputs, binding.columns):
-            info[column] = {"estimator": est.name, "output": output, "higher_is_better": est.higher_is_better.get(output), "kind": est.kinds.get(output, "score")}
-    write_json_atomic(info, out / "estimators.json")
+            info[column] = {"estimator": str(est.spec.estimator), "output": output, "higher_is_better": est.higher_is_better.get(output),
+                            "kind": est.kinds.get(output, "score"), "identity": identity}
+    write_estimator_info(out, info)
     if mixtures:
         write_parquet_atomic(pd.DataFrame(mixtures).astype({"severity": "int16"}), out / "mixtures.parquet")

@@ -2,41 +2,63 @@
 
 Layout::
 
-    OUT/scores.parquet      the compacted table (read it with pandas, pyarrow or duckdb)
-    OUT/parts/*.parquet     rows written since the last compaction (each part complete, renamed into place)
-    OUT/failures.parquet    images that could not be read, with the reason
+    OUT/scores.parquet      the compacted base table
+    OUT/parts/*.parquet     rows written since the last full compaction (each part whole, renamed into place)
+    OUT/failures.parquet    (variant, estimator) pairs that could not be scored, with the reason
     OUT/mixtures.parquet    membership of mild-corruption mixtures (variant, p_c, key)
-    OUT/estimators.json     what each column is (direction, kind)
+    OUT/estimators.json     per column: the estimator's identity (weights hash or tag, seed, options), direction, kind
+    OUT/.lock               held (flock) by the one process writing; names its pid and host
 
-Every file is written under a temporary name and renamed, so a killed run leaves only whole files.
-Reading coalesces rows by key, so a part that was compacted but not yet deleted is not counted twice.
+Provenance: every row carries ``label`` and ``input_sha`` (a hash of the source image file), every
+column an identity; a run that finds them changed re-scores exactly that (``--rescore``) or stops.
+Read the store with ``load_scores(OUT)`` (it merges base and parts); after ``causaliqa compact OUT``,
+``scores.parquet`` alone holds every row.
+
+A run appends its rows as parts; a full rewrite of ``scores.parquet`` happens only when the parts
+hold a quarter of the base's rows or number more than 32, so the cost of compaction stays proportional
+to what was added. Readers take a consistent snapshot: a file deleted by a concurrent compaction
+makes them list again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
-import uuid
+import socket
+import time
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from causaliqa.atomic import atomic_path, write_json_atomic
+from causaliqa.errors import CausaliqaError
+
 KEY = ["image_id", "corruption", "severity"]
-META = KEY + ["label"]
+PROVENANCE = ["label", "input_sha"]
+META = KEY + PROVENANCE
+STORE_FORMAT = 2
+MAX_PARTS = 32
 
 
+class StoreBusy(CausaliqaError):
+    pass
+
+
+# ---- writing ------------------------------------------------------------------------------------
 def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
-    os.replace(tmp, path)
-
-
-def write_json_atomic(data, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
+    except OSError as err:
+        if err.errno == errno.ENOSPC:
+            raise CausaliqaError(str(path.parent), None, "free disk space to write scores", "no space left on device") from None
+        raise
 
 
 def part_files(out: Path) -> list[Path]:
@@ -45,9 +67,45 @@ def part_files(out: Path) -> list[Path]:
 
 def write_part(out: Path, frame: pd.DataFrame) -> Path:
     (out / "parts").mkdir(parents=True, exist_ok=True)
-    path = out / "parts" / f"part-{pd.Timestamp.now('UTC').strftime('%Y%m%d%H%M%S%f')}-{uuid.uuid4().hex[:8]}.parquet"
+    stamp = pd.Timestamp.now("UTC").strftime("%Y%m%d%H%M%S%f")
+    path = out / "parts" / f"part-{stamp}-{os.getpid()}-{os.urandom(4).hex()}.parquet"
     write_parquet_atomic(frame, path)
     return path
+
+
+@contextlib.contextmanager
+def writer_lock(out: Path, command: str = "causaliqa score") -> Iterator[None]:
+    """Exclusive writer lock on ``OUT/.lock`` (flock: released by the kernel when the holder dies, so never stale)."""
+    out.mkdir(parents=True, exist_ok=True)
+    fh = open(out / ".lock", "a+")
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            owner = fh.read().strip() or "another process"
+            raise StoreBusy(str(out), None, "a store no other process is writing (wait for it, or use another --out)",
+                            f"busy: {owner}") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{command} pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        fh.flush()
+        yield
+    finally:
+        fh.close()  # closing releases the lock
+
+
+# ---- reading ------------------------------------------------------------------------------------
+def _read(path: Path, out: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # pyarrow's errors on a truncated or foreign file
+        others = len(part_files(out)) + (out / "scores.parquet").exists() - 1
+        raise CausaliqaError(str(path), None, "a readable Parquet file of the store",
+                             f"a damaged file ({type(err).__name__}: {str(err)[:80]}); the other {others} file(s) are "
+                             f"intact: move it out of {out} to go on without its rows, which are then scored again") from None
 
 
 def _coalesce(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -55,43 +113,123 @@ def _coalesce(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=META)
     merged = pd.concat(frames, ignore_index=True, sort=False)
-    if merged.duplicated(KEY).any():
-        merged = merged.groupby(KEY, sort=False, as_index=False).first()
+    if merged.duplicated(KEY).any():  # later files first-class: last non-null value per column wins
+        merged = merged.groupby(KEY, sort=False, as_index=False).last()
     return merged
 
 
-def load_scores(out: str | Path) -> pd.DataFrame:
-    """All scored rows of a store (compacted file plus parts), one row per key, sorted by key."""
+def _snapshot(out: Path) -> list[pd.DataFrame]:
+    """Every file of the store, read as one consistent set (retried if a compaction removes a file meanwhile)."""
+    for attempt in range(20):
+        files = ([out / "scores.parquet"] if (out / "scores.parquet").exists() else []) + part_files(out)
+        try:
+            return [_read(p, out) for p in files]
+        except FileNotFoundError:
+            time.sleep(0.05 * (attempt + 1))
+    raise CausaliqaError(str(out), None, "a store that holds still long enough to read", "files changing for 10 s")
+
+
+def require_store(out: str | Path, where: str = "store") -> Path:
     out = Path(out)
-    frames = []
-    if (out / "scores.parquet").exists():
-        frames.append(pd.read_parquet(out / "scores.parquet"))
-    frames += [pd.read_parquet(p) for p in part_files(out)]
-    frame = _coalesce(frames)
+    if not out.is_dir():
+        raise CausaliqaError(str(out), None, "a score store folder (made by `causaliqa score` or `causaliqa run`)", "no such folder")
+    if not (out / "scores.parquet").exists() and not part_files(out):
+        raise CausaliqaError(str(out), None, "a score store (scores.parquet or parts/)", "a folder without scores")
+    return out
+
+
+def load_scores(out: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """All scored rows of a store (base plus parts), one row per key, sorted by key."""
+    out = Path(out)
+    frame = _coalesce(_snapshot(out))
+    for col in META:
+        if col not in frame.columns:
+            frame[col] = pd.Series(dtype=object)
+    if columns is not None:
+        frame = frame[[c for c in dict.fromkeys(META + list(columns)) if c in frame.columns]]
     return frame.sort_values(KEY, kind="stable").reset_index(drop=True)
 
 
-def compact(out: Path) -> pd.DataFrame:
-    """Fold the parts into ``scores.parquet`` (atomically), then delete them."""
+def compact(out: Path, force: bool = False, drop_rows: pd.DataFrame | None = None, drop_columns: list[str] = ()) -> pd.DataFrame:
+    """Fold the parts into ``scores.parquet`` when they are many or large (or ``force``); returns all rows.
+
+    ``drop_rows`` (keys) and ``drop_columns`` are removed in the same rewrite (``--rescore``).
+    """
     parts = part_files(out)
     frame = load_scores(out)
-    if parts or not (out / "scores.parquet").exists():
-        write_parquet_atomic(frame, out / "scores.parquet")
+    base_rows = pq.ParquetFile(out / "scores.parquet").metadata.num_rows if (out / "scores.parquet").exists() else 0
+    part_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
+    rewrite = force or drop_rows is not None or bool(drop_columns) or len(parts) > MAX_PARTS or part_rows * 4 >= base_rows
+    if not rewrite:
+        return frame
+    if drop_rows is not None and len(drop_rows):
+        stale = pd.MultiIndex.from_frame(drop_rows[KEY])
+        frame = frame[~pd.MultiIndex.from_frame(frame[KEY]).isin(stale)]
+    frame = frame.drop(columns=[c for c in drop_columns if c in frame.columns])
+    if parts or rewrite:
+        write_parquet_atomic(frame.reset_index(drop=True), out / "scores.parquet")
     for p in parts:
         p.unlink(missing_ok=True)
-    return frame
+    return frame.reset_index(drop=True)
 
 
 def load_failures(out: Path) -> pd.DataFrame:
     path = Path(out) / "failures.parquet"
-    return pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=KEY + ["path", "reason"])
+    frame = _read(path, Path(out)) if path.exists() else pd.DataFrame(columns=KEY + ["estimator", "path", "reason"])
+    if "estimator" not in frame.columns:  # stores of format 1 recorded unreadable images only
+        frame["estimator"] = ""
+    return frame
 
 
 def load_mixtures(out: Path) -> pd.DataFrame:
     path = Path(out) / "mixtures.parquet"
-    return pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=["variant", "p_c"] + KEY)
+    return _read(path, Path(out)) if path.exists() else pd.DataFrame(columns=["variant", "p_c"] + KEY)
 
 
 def load_estimator_info(out: Path) -> dict:
+    """Column -> metadata. Format 1 stores (no provenance) had the columns at the top level."""
     path = Path(out) / "estimators.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise CausaliqaError(str(path), None, "the store's JSON metadata", f"a damaged file ({type(err).__name__})") from None
+    return data.get("columns", {}) if data.get("format") == STORE_FORMAT else data
+
+
+def store_format(out: Path) -> int:
+    """2 for stores with provenance, 1 for older ones, 0 for a store with no rows yet."""
+    path = Path(out) / "estimators.json"
+    if not path.exists() and not (Path(out) / "scores.parquet").exists() and not part_files(Path(out)):
+        return 0
+    if path.exists():
+        try:
+            return int(json.loads(path.read_text(encoding="utf-8")).get("format", 1))
+        except (OSError, ValueError):
+            return 1
+    return 1
+
+
+def write_estimator_info(out: Path, columns: dict) -> None:
+    write_json_atomic(out / "estimators.json", {"format": STORE_FORMAT, "columns": columns})
+
+
+def check_store_path(out: Path, where: str = "--out") -> Path:
+    """The store folder can be created and written: not a file, not inside a file, not read-only."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise CausaliqaError(where, None, "a folder for the score store", f"{out} is a file")
+    ancestor = out
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise CausaliqaError(where, None, "a folder for the score store", f"{out} is inside the file {ancestor}")
+    try:
+        import tempfile
+
+        with tempfile.TemporaryFile(dir=ancestor):
+            pass
+    except OSError as err:
+        raise CausaliqaError(where, None, "a writable folder for the score store", f"{ancestor}: {err.strerror or err}") from None
+    return out
