@@ -34,10 +34,14 @@ def user_errors(func):
 
         from causaliqa.scoring.run import Interrupted
 
+        from causaliqa.errors import CausaliqaWarning
+
         previous = warnings.showwarning
         warnings.showwarning = _show_warning
         try:
-            return func(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", CausaliqaWarning)
+                return func(*args, **kwargs)
         except CausaliqaError as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None

@@ -19,3 +19,7 @@ class CausaliqaError(Exception):
         if len(got_text) > 160:
             got_text = got_text[:157] + "..."
         super().__init__(f"{location}: expected {expected}, got {got_text}")
+
+
+class CausaliqaWarning(UserWarning):
+    """Something the user should know that does not stop the run; the CLI always prints it as ``warning: ...``."""

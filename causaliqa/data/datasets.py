@@ -17,13 +17,9 @@ from typing import Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from causaliqa.data.corrupt import CORRUPTIONS, SEVERITIES
-from causaliqa.errors import CausaliqaError
+from causaliqa.errors import CausaliqaError, CausaliqaWarning
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp", ".webp")
-
-
-class CausaliqaWarning(UserWarning):
-    """Something the user should know that does not stop the run (the CLI prints it as ``warning: ...``)."""
 
 
 @dataclass(frozen=True)

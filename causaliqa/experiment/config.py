@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from causaliqa.data.datasets import DatasetSpec
-from causaliqa.errors import CausaliqaError
+from causaliqa.errors import CausaliqaError, CausaliqaWarning
 from causaliqa.graph.model import CausalGraph, did_you_mean
 from causaliqa.yamlio import read_yaml_mapping, validate_model
 
@@ -178,7 +178,7 @@ def _without_missing_weights(text: str) -> str:
     if spec.weights_kind == "file" and not Path(spec.weights).exists():
         import warnings
 
-        warnings.warn(f"{spec.weights} not found: {spec.base} uses its library's default weights (downloaded on first use)", stacklevel=2)
+        warnings.warn(f"{spec.weights} not found: {spec.base} uses its library's default weights (downloaded on first use)", CausaliqaWarning, stacklevel=2)
         return str(spec.with_weights(None))
     return text
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import csv
 import os
 import warnings
+
+from causaliqa.errors import CausaliqaWarning
 from pathlib import Path
 
 from causaliqa.data.datasets import DatasetSpec
@@ -54,5 +56,5 @@ def dataset_or_fallback(exp) -> DatasetSpec:
         return spec
     images, labels = write_skimage_set(exp.out / "fallback-images")
     warnings.warn(f"{spec.images} not found: using the {len(SKIMAGE_IMAGES)} scikit-image photographs in {images} "
-                  "(fallback: skimage); statistics on so few images are illustrative only", stacklevel=2)
+                  "(fallback: skimage); statistics on so few images are illustrative only", CausaliqaWarning, stacklevel=2)
     return spec.model_copy(update={"kind": "imagenet_val", "images": str(images), "labels": str(labels), "limit": None})

@@ -308,8 +308,8 @@ def _check_unique_columns(bindings: list[Binding]) -> None:
         for column in binding.columns:
             spec = str(binding.estimator.spec.estimator)
             if column in seen and seen[column] != spec:
-                raise CausaliqaError("estimators", None, "estimators that write distinct columns",
-                                     f"{seen[column]} and {spec} both write {column} (rename one weights file)")
+                raise CausaliqaError("estimators", None, "estimators that write distinct columns (rename one weights file)",
+                                     f"two that both write {column}: {seen[column]} and {spec}")
             seen[column] = spec
 
 

@@ -103,9 +103,9 @@ def _read(path: Path, out: Path) -> pd.DataFrame:
         raise
     except Exception as err:  # pyarrow's errors on a truncated or foreign file
         others = len(part_files(out)) + (out / "scores.parquet").exists() - 1
-        raise CausaliqaError(str(path), None, "a readable Parquet file of the store",
-                             f"a damaged file ({type(err).__name__}: {str(err)[:80]}); the other {others} file(s) are "
-                             f"intact: move it out of {out} to go on without its rows, which are then scored again") from None
+        raise CausaliqaError(str(path), None, f"a readable Parquet file of the store (the other {others} file(s) are intact: "
+                             f"move this one out of {out} to go on without its rows, which are then scored again)",
+                             f"a damaged file ({type(err).__name__})") from None
 
 
 def _coalesce(frames: list[pd.DataFrame]) -> pd.DataFrame:

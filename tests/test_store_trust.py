@@ -1,0 +1,371 @@
+"""Issue 9: stored values always match their inputs and estimators; one writer; interrupts keep the work;
+inputs are never dropped or misread silently; every mistake is one line before any work starts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from bad_inputs import make_images, store_fingerprint
+from causaliqa.cli import app
+from causaliqa.estimators.base import Estimator
+from causaliqa.estimators.registry import register_estimator
+from causaliqa.scoring.store import load_failures, load_scores
+
+runner = CliRunner()
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).parent)}
+
+
+def score(images, labels, out, *estimators, extra=()):
+    args = ["score", "--images", str(images), "--labels", str(labels), "--out", str(out), "--workers", "0", "--batch-size", "2"]
+    for e in estimators:
+        args += ["-e", e]
+    return runner.invoke(app, args + list(extra))
+
+
+@register_estimator("test_fails_on_flat")
+class FailsOnFlat(Estimator):
+    """A test estimator that raises on a constant image, as NIQE does (linalg error) on flat inputs."""
+
+    higher_is_better = {"score": True}
+
+    def __init__(self, weights=None) -> None:
+        super().__init__("test_fails_on_flat")
+
+    def score(self, images, labels):
+        flat = (images.reshape(len(images), -1).float().std(dim=1) == 0)
+        if flat.any():
+            raise np.linalg.LinAlgError("Singular matrix")
+        return {"score": images.float().mean(dim=(1, 2, 3)).double().numpy()}
+
+
+# ---- 1. provenance ------------------------------------------------------------------------------
+def test_changed_labels_stop_the_run_then_rescore_fixes_label_and_correctness(tmp_path):
+    images, labels = make_images(tmp_path, 4)
+    out = tmp_path / "s"
+    assert score(images, labels, out, "tv", "resnet18@random:correct").exit_code == 0
+    before = store_fingerprint(out)
+    labels.write_text("file,label\nimg_000.png,7\nimg_001.png,1\nimg_002.png,2\nimg_003.png,3\n")
+    result = score(images, labels, out, "tv", "resnet18@random:correct")
+    assert result.exit_code == 2
+    assert "1 stored rows no longer match their inputs (1 label changed; first img_000 clean 0)" in result.output
+    assert "--rescore" in result.output and store_fingerprint(out) == before
+    result = score(images, labels, out, "tv", "resnet18@random:correct", extra=["--rescore"])
+    assert result.exit_code == 0 and "1 re-scored" in result.output and "1 variants scored" in result.output
+    frame = load_scores(out).set_index("image_id")
+    assert frame.loc["img_000", "label"] == 7
+    fresh = tmp_path / "fresh"  # the correctness is recomputed against the new label: equal to a fresh run
+    assert score(images, labels, fresh, "tv", "resnet18@random:correct").exit_code == 0
+    pd.testing.assert_frame_equal(load_scores(out), load_scores(fresh), check_dtype=False)
+
+
+def test_changed_image_file_is_detected(tmp_path):
+    images, labels = make_images(tmp_path, 3)
+    out = tmp_path / "s"
+    assert score(images, labels, out, "tv").exit_code == 0
+    Image.fromarray(np.zeros((48, 64, 3), dtype=np.uint8) + 9).save(images / "img_001.png")
+    result = score(images, labels, out, "tv")
+    assert result.exit_code == 2 and "1 input file changed; first img_001 clean 0" in result.output
+    assert score(images, labels, out, "tv", extra=["--rescore"]).exit_code == 0
+    assert load_scores(out).set_index("image_id").loc["img_001", "tv.score"] == 0.0
+
+
+def test_other_weights_under_the_same_column_name_stop_the_run(tmp_path):
+    import torchvision
+
+    images, labels = make_images(tmp_path, 2)
+    for folder, seed in (("a", 0), ("b", 1)):
+        (tmp_path / folder).mkdir()
+        torch.manual_seed(seed)
+        torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / folder / "model.pth")
+    out = tmp_path / "s"
+    assert score(images, labels, out, f"resnet18@{tmp_path / 'a' / 'model.pth'}:max_prob").exit_code == 0
+    result = score(images, labels, out, f"resnet18@{tmp_path / 'b' / 'model.pth'}:max_prob")
+    assert result.exit_code == 2 and "column resnet18@model.max_prob: weights changed (sha256" in result.output
+    both = score(images, labels, tmp_path / "t", f"resnet18@{tmp_path / 'a' / 'model.pth'}:max_prob",
+                 f"resnet18@{tmp_path / 'b' / 'model.pth'}:max_prob")
+    assert both.exit_code == 2 and "got two that both write resnet18@model.max_prob: resnet18@" in both.output
+
+
+def test_random_models_resume_with_the_same_network(tmp_path):
+    images, labels = make_images(tmp_path, 4)
+    out, ref = tmp_path / "s", tmp_path / "ref"
+    assert score(images, labels, ref, "resnet18@random:max_logit").exit_code == 0
+    labels.write_text("file,label\nimg_000.png,0\nimg_001.png,1\n")
+    assert score(images, labels, out, "resnet18@random:max_logit").exit_code == 0
+    labels.write_text("file,label\n" + "".join(f"img_{i:03d}.png,{i}\n" for i in range(4)))
+    assert score(images, labels, out, "resnet18@random:max_logit").exit_code == 0
+    np.testing.assert_array_equal(load_scores(out)["resnet18@random.max_logit"], load_scores(ref)["resnet18@random.max_logit"])
+
+
+def test_old_stores_are_read_only(tmp_path):
+    images, labels = make_images(tmp_path, 2)
+    out = tmp_path / "old"
+    out.mkdir()
+    pd.DataFrame({"image_id": ["img_000"], "corruption": ["clean"], "severity": np.array([0], dtype=np.int16),
+                  "label": [0], "tv.score": [0.5]}).to_parquet(out / "scores.parquet")
+    (out / "estimators.json").write_text('{"tv.score": {"estimator": "tv"}}')
+    assert len(load_scores(out)) == 1  # still readable
+    before = store_fingerprint(out)
+    result = score(images, labels, out, "tv")
+    assert result.exit_code == 2 and "an older store without input fingerprints" in result.output
+    assert store_fingerprint(out) == before
+    assert score(images, labels, out, "tv", extra=["--rescore"]).exit_code == 0
+    assert len(load_scores(out)) == 2 and load_scores(out)["input_sha"].notna().all()
+
+
+# ---- 4. inputs ----------------------------------------------------------------------------------
+def test_16_bit_png_is_scaled_not_white(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    ramp = (np.linspace(0, 65535, 64)[None, :].repeat(48, axis=0)).astype(np.uint16)
+    Image.fromarray(ramp).save(images / "deep.png")
+    Image.fromarray((ramp / 257).round().astype(np.uint8)).save(images / "eight.png")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,label\ndeep.png,1\neight.png,1\n")
+    assert Image.open(images / "deep.png").mode.startswith("I")
+    out = tmp_path / "s"
+    assert score(images, labels, out, "tv").exit_code == 0
+    frame = load_scores(out).set_index("image_id")
+    assert frame.loc["deep", "tv.score"] > 0.001  # a white image would score 0
+    assert frame.loc["deep", "tv.score"] == pytest.approx(frame.loc["eight", "tv.score"], abs=1e-3)
+
+
+def test_one_failing_image_is_recorded_and_not_rescored_forever(tmp_path):
+    images, labels = make_images(tmp_path, 3)
+    Image.fromarray(np.full((48, 64, 3), 128, dtype=np.uint8)).save(images / "img_001.png")
+    out = tmp_path / "s"
+    result = score(images, labels, out, "tv", "test_fails_on_flat")
+    assert result.exit_code == 0 and "1 failed" in result.output
+    failures = load_failures(out)
+    assert failures[["image_id", "estimator"]].values.tolist() == [["img_001", "test_fails_on_flat"]]
+    assert "LinAlgError: Singular matrix" in failures["reason"].iloc[0]
+    frame = load_scores(out).set_index("image_id")
+    assert np.isnan(frame.loc["img_001", "test_fails_on_flat.score"]) and frame["tv.score"].notna().all()
+    again = score(images, labels, out, "tv", "test_fails_on_flat")
+    assert again.exit_code == 0 and "0 variants scored, 3 already in the store" in again.output
+
+
+def test_unlabelled_images_are_counted_and_strict_mode_refuses(tmp_path):
+    images, labels = make_images(tmp_path, 4)
+    labels.write_text("\ufefffile,label\nimg_000.png,0\nimg_001.png,1\n")  # with an Excel BOM
+    result = score(images, labels, tmp_path / "s", "tv")
+    assert result.exit_code == 0
+    assert "warning: 2 of 4 images have no label in" in result.output and "(first: img_002.png); they are not scored" in result.output
+    strict = score(images, labels, tmp_path / "t", "tv", extra=["--strict-labels"])
+    assert strict.exit_code == 2 and "expected a label for every image" in strict.output
+
+
+def test_wnid_folders_accept_the_wnid_label_csv_their_hint_suggests(tmp_path):
+    root = tmp_path / "val"
+    for wnid in ("n01", "n02"):
+        make_images(root / wnid, 2, seed=len(wnid))
+        for p in (root / wnid / "images").iterdir():
+            p.rename(root / wnid / f"{wnid}_{p.name}")
+        (root / wnid / "images").rmdir()
+        (root / wnid / "labels.csv").unlink()
+    csv = tmp_path / "wnids.csv"
+    csv.write_text("wnid,label\nn01,5\nn02,9\n")
+    result = score(root, csv, tmp_path / "s", "tv")
+    assert result.exit_code == 0, result.output
+    assert sorted(load_scores(tmp_path / "s")["label"].tolist()) == [5, 5, 9, 9]
+
+
+# ---- 5. the bad-input corpus --------------------------------------------------------------------
+def _corpus_setup(tmp_path: Path) -> dict:
+    images, labels = make_images(tmp_path / "data", 3)
+    out = tmp_path / "store"
+    assert score(images, labels, out, "tv").exit_code == 0
+    clash = tmp_path / "clash"
+    make_images(clash, 1)
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(clash / "images" / "img_000.JPEG")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "notastatedict.pth").write_text("a,b\n1,2\n")
+    conflict = tmp_path / "conflict.csv"
+    conflict.write_text("file,label\nimg_000.png,1\nimg_001.png,2\nimg_000.png,3\n")
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "scores.parquet").write_bytes((out / "scores.parquet").read_bytes()[:100])
+    (damaged / "estimators.json").write_bytes((out / "estimators.json").read_bytes())
+    return {"images": images, "labels": labels, "out": out, "tmp": tmp_path, "clash": clash / "images",
+            "clash_labels": clash / "labels.csv", "conflict": conflict, "damaged": damaged}
+
+
+def _score(images="{images}", labels="{labels}", out="{out}", *rest):
+    return ["score", "--images", images, "--labels", labels, "--out", out, "--workers", "0", *rest]
+
+
+# (case id, CLI argument template, message the single stderr line must contain)
+CORPUS = [
+    ("limit-0", _score("{images}", "{labels}", "{out}", "-e", "tv", "--limit", "0"), "causaliqa score: --limit: expected input should be greater than or equal to 1, got 0"),
+    ("limit-negative", _score("{images}", "{labels}", "{out}", "-e", "tv", "--limit", "-1"), "--limit: expected input should be greater than or equal to 1, got -1"),
+    ("out-is-a-file", _score("{images}", "{labels}", "{tmp}/afile", "-e", "tv"), "--out: expected a folder for the score store, got"),
+    ("out-inside-a-file", _score("{images}", "{labels}", "{tmp}/afile/sub", "-e", "tv"), "is inside the file"),
+    ("device-gpu0", _score("{images}", "{labels}", "{out}", "-e", "tv", "--device", "gpu0"), "--device: expected auto, cpu, cuda or cuda:N, got 'gpu0'"),
+    ("device-cuda-without-gpu", _score("{images}", "{labels}", "{out}", "-e", "tv", "--device", "cuda:7"), "--device: expected a device this machine has"),
+    ("csv-as-state-dict", _score("{images}", "{labels}", "{out}", "-e", "resnet18@{tmp}/notastatedict.pth"), "expected weights '{tmp}/notastatedict.pth' that resnet18 can load"),
+    ("unknown-torchvision-tag", _score("{images}", "{labels}", "{out}", "-e", "resnet18@IMAGENET1K_V9"), "a weights file or a torchvision weights tag of resnet18 (IMAGENET1K_V1, DEFAULT, random)"),
+    ("ckpt-missing", _score("{images}", "{labels}", "{out}", "-e", "resnet18@/x/m.ckpt"), "expected an existing weights file for resnet18, got '/x/m.ckpt'"),
+    ("output-typo", _score("{images}", "{labels}", "{out}", "-e", "efficientnet_lite0:probability"), "expected an output of efficientnet_lite0 (correct, max_prob, entropy, max_logit, pred)"),
+    ("unknown-estimator", _score("{images}", "{labels}", "{out}", "-e", "resnet43"), "did you mean 'resnet34'"),
+    ("labels-is-a-directory", _score("{images}", "{tmp}", "{out}", "-e", "tv"), "expected a labels file (CSV file,label[,wnid] or text 'file label'), got a directory"),
+    ("empty-image-folder", _score("{tmp}/empty", "{labels}", "{out}", "-e", "tv"), "{tmp}/empty: expected image files"),
+    ("id-clash", _score("{clash}", "{clash_labels}", "{out}", "-e", "tv"), "expected one image file per id (the id is the file name without suffix), got img_000.JPEG and img_000.png"),
+    ("conflicting-labels", _score("{images}", "{conflict}", "{out}", "-e", "tv"), "conflict.csv: line 4: expected one label per file, got 'img_000' labelled 1 at line 2 and 3 here"),
+    ("analyze-missing-store", ["analyze", "{tmp}/nostore", "--m", "a.correct", "--q", "tv.score"], "nostore: expected a score store folder"),
+    ("analyze-damaged-store", ["analyze", "{damaged}", "--m", "a.correct", "--q", "tv.score"], "damaged/scores.parquet: expected a readable Parquet file of the store (the other 0 file(s) are intact: move this one out of"),
+    ("score-into-damaged-store", _score("{images}", "{labels}", "{damaged}", "-e", "tv"), "got a damaged file (ArrowInvalid)"),
+    ("compact-missing-store", ["compact", "{tmp}/nostore"], "expected a score store folder"),
+]
+
+
+@pytest.mark.parametrize("case, template, message", CORPUS, ids=[c[0] for c in CORPUS])
+def test_bad_input_corpus(tmp_path, case, template, message):
+    paths = _corpus_setup(tmp_path)
+    args = [a.format(**paths) for a in template]
+    stores = [paths["out"], paths["damaged"]]
+    before = [store_fingerprint(s) for s in stores]
+    result = runner.invoke(app, args)
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert message.format(**paths) in lines[0]
+    assert "Traceback" not in result.output
+    assert [store_fingerprint(s) for s in stores] == before
+
+
+def test_offline_download_is_one_line_naming_what_to_pass(tmp_path):
+    images, labels = make_images(tmp_path, 1)
+    result = score(images, labels, tmp_path / "s", "resnet18")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "expected weights available offline: pass a local file with resnet18@/path/to/weights" in result.output
+
+
+# ---- 2 and 3: real processes --------------------------------------------------------------------
+def _cli(images, labels, out, *extra):
+    return [sys.executable, "-m", "causaliqa.cli", "score", "--images", str(images), "--labels", str(labels),
+            "--out", str(out), "-e", "tv", "-e", "resnet18@random:max_prob", "--batch-size", "2", *extra]
+
+
+def _wait_for(predicate, seconds=120.0):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+class _Progress:
+    """Reads a child's stderr as it comes, so a test can wait for tqdm's count of scored images."""
+
+    def __init__(self, proc) -> None:
+        self.text = ""
+        self._thread = threading.Thread(target=self._read, args=(proc.stderr,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream) -> None:
+        while chunk := stream.read(1):
+            self.text += chunk
+
+    def scored(self) -> int:
+        import re
+
+        counts = re.findall(r"\| *(\d+)/\d+ \[", self.text)
+        return int(counts[-1]) if counts else 0
+
+    def finish(self) -> str:
+        self._thread.join(10)
+        return self.text
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in found]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_keeps_scored_work_and_resume_completes(tmp_path, signum, code):
+    n = 200
+    images, labels = make_images(tmp_path, n, size=(256, 256))
+    out = tmp_path / "s"
+    proc = subprocess.Popen(_cli(images, labels, out, "--workers", "1", "--part-size", "1000"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, text=True)
+    progress = _Progress(proc)
+    assert _wait_for(lambda: progress.scored() >= 10), progress.text  # scored, but only in the in-memory buffer
+    children = _children(proc.pid)
+    assert children, "the DataLoader worker runs"
+    proc.send_signal(signum)
+    assert proc.wait(60) == code
+    stderr = progress.finish()
+    assert "interrupted: " in stderr and "variants kept in" in stderr and "run the same command to resume" in stderr
+    kept = int(stderr.split("interrupted: ")[1].split(" variants")[0])
+    assert kept > 0 and len(load_scores(out)) == kept
+    assert _wait_for(lambda: not any(Path(f"/proc/{c}").exists() for c in children), 10), "a DataLoader worker outlived the parent"
+    result = subprocess.run(_cli(images, labels, out, "--workers", "0"), capture_output=True, text=True, env=ENV)
+    assert result.returncode == 0 and f"{n - kept} variants scored, {kept} already in the store" in result.stdout
+    reference = tmp_path / "ref"
+    subprocess.run(_cli(images, labels, reference, "--workers", "0"), check=True, capture_output=True, env=ENV)
+    cols = ["image_id", "tv.score", "resnet18@random.max_prob"]
+    pd.testing.assert_frame_equal(load_scores(out)[cols], load_scores(reference)[cols])
+
+
+@pytest.mark.slow
+def test_two_writers_one_waits_readers_see_consistent_snapshots(tmp_path):
+    n = 120
+    images, labels = make_images(tmp_path, n, size=(256, 256))
+    out = tmp_path / "s"
+    first = subprocess.Popen(_cli(images, labels, out, "--workers", "0", "--part-size", "2"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, text=True)
+    progress = _Progress(first)
+    assert _wait_for(lambda: progress.scored() >= 4), progress.text
+    second = subprocess.run(_cli(images, labels, out, "--workers", "0"), capture_output=True, text=True, env=ENV)
+    assert second.returncode == 2
+    assert f"expected a store no other process is writing (wait for it, or use another --out), got busy: causaliqa score pid {first.pid}" in second.stderr
+    assert "Traceback" not in second.stderr
+    reads = 0
+    while first.poll() is None:  # readers during writes and the final compaction: never an error
+        frame = load_scores(out) if (out / "parts").exists() or (out / "scores.parquet").exists() else None
+        if frame is not None:
+            assert frame["image_id"].is_unique
+            reads += 1
+    assert first.returncode == 0 and reads > 0
+    assert len(load_scores(out)) == n
+    again = subprocess.run(_cli(images, labels, out, "--workers", "0"), capture_output=True, text=True, env=ENV)
+    assert again.returncode == 0 and f"0 variants scored, {n} already in the store" in again.stdout
+
+
+def test_disk_full_is_one_line_and_keeps_the_store(tmp_path, monkeypatch):
+    import errno
+
+    import causaliqa.scoring.store as store
+
+    images, labels = make_images(tmp_path, 3)
+    out = tmp_path / "s"
+    assert score(images, labels, out, "tv").exit_code == 0
+    make_images(tmp_path, 5)
+    before = load_scores(out)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store.pq, "write_table", full)
+    result = score(images, labels, out, "tv")
+    assert result.exit_code == 2 and "expected free disk space to write scores, got no space left on device" in result.output
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(load_scores(out), before)
+    assert not list(out.rglob("*.tmp"))
