@@ -11,6 +11,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from causaliqa.atomic import write_text_atomic
+
 RESULTS = Path(__file__).resolve().parent / "results"
 LIBRARIES = ("numpy", "scipy", "statsmodels", "scikit-learn", "networkx", "torch", "pyiqa", "pandas")
 
@@ -59,9 +61,7 @@ def report(name: str, sizes: dict, rows: list[dict]) -> dict:
     RESULTS.mkdir(exist_ok=True)
     data = {"benchmark": name, "machine": machine(), "versions": versions(), "sizes": sizes, "rows": rows,
             "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    tmp = RESULTS / f".{name}.json.tmp"
-    tmp.write_text(json.dumps(data, indent=2, default=float))
-    tmp.replace(RESULTS / f"{name}.json")
+    write_text_atomic(RESULTS / f"{name}.json", json.dumps(data, indent=2, default=float))
     print(f"\n{name} ({data['machine']['cpu']}, {data['machine']['cores']} cores)")
     for row in rows:
         extra = {k: v for k, v in row.items() if k not in ("workload", "ours_s", "reference_s", "ratio", "target", "met")}

@@ -32,7 +32,7 @@ def user_errors(func):
     def wrapper(*args, **kwargs):
         import warnings
 
-        from causaliqa.scoring.run import Interrupted
+        from causaliqa.errors import Interrupted
 
         from causaliqa.errors import CausaliqaWarning
 
@@ -64,6 +64,8 @@ def check(
     targets: Annotated[list[str], typer.Argument(help="GRAPH [QUERY], or graph files and folders to verify every claim.")],
     expect: Annotated[Optional[str], typer.Option(help="With a query: exit 1 unless the verdict is 'separated' or 'connected'.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    paths: Annotated[int, typer.Option("--paths", min=0, help="Paths to list: open ones first, then blocked ones; the rest are counted.")] = 5,
+    no_paths: Annotated[bool, typer.Option("--no-paths", help="Only the verdict.")] = False,
 ) -> None:
     """Answer a d-separation query with every path and why it is open or blocked, or verify the claims of graph files.
 
@@ -76,11 +78,13 @@ def check(
     from causaliqa.graph.claims import check_claims, verdict
     from causaliqa.table import format_table
 
+    if len(targets) == 2 and not targets[1].strip():
+        raise CausaliqaError("causaliqa check", "QUERY", "a query such as 'Q _||_ M | X'", "an empty string")
     if len(targets) == 2 and not _is_path(targets[1]):
         if expect not in (None, "separated", "connected"):
             raise CausaliqaError("--expect", None, "'separated' or 'connected'", repr(expect))
         graph = load_graph(targets[0])
-        judgement = graph.is_separated(targets[1])
+        judgement = graph.is_separated(targets[1], explain=not no_paths, max_paths=paths)
         if as_json:
             typer.echo(json.dumps(judgement.to_dict(), indent=2, ensure_ascii=False))
         else:
@@ -104,18 +108,26 @@ def check(
 
 
 def format_judgement(name: str, judgement) -> str:
+    """Verdict first, then open paths, then blocked ones, then what was not listed."""
     from causaliqa.graph.query import Query
 
     query = Query(judgement.left, judgement.right, judgement.given)
-    head = f"{name}: {query}  ->  {'separated' if judgement.separated else 'NOT separated'}"
-    lines = [head]
-    if not judgement.paths:
+    lines = [f"{name}: {query}  ->  {'separated' if judgement.separated else 'NOT separated'}"]
+    if not judgement.explained:
+        return lines[0]
+    if not judgement.paths and not judgement.more_blocked:
         lines.append("  no path joins the two sides")
     for path in judgement.paths:
         lines.append(f"  {'open   ' if path.is_open else 'blocked'}  {path.text()}")
         lines.append(f"           {path.why()}")
-    if judgement.paths_truncated:
-        lines.append(f"  ... only the first {len(judgement.paths)} paths are listed")
+    for kind, more, exact in (("open", judgement.more_open, judgement.more_open_exact),
+                              ("blocked", judgement.more_blocked, judgement.more_blocked_exact)):
+        if more and exact:
+            lines.append(f"  ... and {more} more {kind} path{'s' if more != 1 else ''} (--paths N lists more)")
+        elif more:
+            lines.append(f"  ... and at least {more} more {kind} paths (counting stopped; --paths N lists more)")
+        elif not exact:
+            lines.append(f"  ... {kind} paths not searched to the end (time budget)")
     return "\n".join(lines)
 
 
@@ -126,22 +138,28 @@ def implied(
     all_pairs: Annotated[bool, typer.Option("--all-pairs", help="A minimal separator for every non-adjacent pair.")] = False,
     observed_only: Annotated[bool, typer.Option("--observed-only", help="Only separators made of observed/predicted nodes.")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Stop after this many statements (each costs one linear-time search).")] = 1000,
 ) -> None:
     """List the conditional independencies the graph implies (the testable implications).
 
     Default: the pairwise Markov basis, one statement per non-adjacent pair (as dagitty lists them).
+    --all-pairs and --observed-only search a minimal separator per non-adjacent pair: O(pairs x (nodes +
+    edges)), about 125,000 searches on a 500-node chain, so output stops at --limit statements.
     """
     from causaliqa.graph import load_graph
 
     g = load_graph(graph)
     restrict = g.nodes_with_role("observed", "predicted") if observed_only else None
-    found = g.implied_independencies(all_pairs=all_pairs, restrict_to=restrict)
+    found = g.implied_independencies(all_pairs=all_pairs, restrict_to=restrict, limit=limit + 1)
+    stopped = len(found) > limit
+    found = found[:limit]
     if as_json:
         typer.echo(json.dumps([i.to_dict() for i in found], indent=2))
         return
     for ind in found:
         typer.echo(str(ind))
-    typer.echo(f"# {len(found)} implied independencies in {g.name}")
+    more = f" (stopped at --limit {limit}; more exist)" if stopped else ""
+    typer.echo(f"# {len(found)} implied independencies in {g.name}{more}")
 
 
 @app.command()

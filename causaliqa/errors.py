@@ -23,3 +23,15 @@ class CausaliqaError(Exception):
 
 class CausaliqaWarning(UserWarning):
     """Something the user should know that does not stop the run; the CLI always prints it as ``warning: ...``."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM during scoring; what was scored is on disk. The CLI exits with 128 + the signal number."""
+
+    def __init__(self, kept: int, out, signum: int) -> None:
+        self.kept, self.out, self.signum = kept, out, signum
+        super().__init__(f"interrupted: {kept} variants kept in {out}; run the same command to resume")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TypeVar
 
@@ -13,7 +14,7 @@ from causaliqa.errors import CausaliqaError
 M = TypeVar("M", bound=BaseModel)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's parser where installed
     """safe_load that refuses duplicate keys (YAML would silently keep the last one)."""
 
     def construct_mapping(self, node, deep=False):
@@ -24,6 +25,14 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 raise _DuplicateKey(key_node.start_mark.line + 1, key)
             seen.add(key)
         return super().construct_mapping(node, deep)
+
+
+# YAML 1.2 booleans only: node ids such as No, on, yes, off stay strings (YAML 1.1 would read them as booleans)
+_UniqueKeyLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()  # the Python resolver serves both loaders
+}
+_UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
 class _DuplicateKey(Exception):

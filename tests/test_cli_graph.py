@@ -88,10 +88,11 @@ def test_draw_figure_formats(tmp_path):
         assert img.format == "PNG" and img.size[0] > 300 and img.size[1] > 300
     assert (tmp_path / "g.pdf").read_bytes().startswith(b"%PDF-")
     tex = (tmp_path / "g.tex").read_text()
-    assert "\\begin{tikzpicture}" in tex and "\\draw[->] (T) -- (Q);" in tex and "$\\hat{Y}$" in tex
+    names = {ln.split("% ")[-1]: ln.split("(")[1].split(")")[0] for ln in tex.splitlines() if "\\node[" in ln}
+    assert "\\begin{tikzpicture}" in tex and f"\\draw[->] ({names['T']}) -- ({names['Q']});" in tex and "$\\hat{Y}$" in tex
     dot = (tmp_path / "g.dot").read_text()
-    assert "T -> Y;" in dot and "shape=box" in dot
-    assert "T --> Q" in (tmp_path / "g.mmd").read_text()
+    assert '"T" -> "Y";' in dot and "shape=box" in dot
+    assert "n1 --> n3" in (tmp_path / "g.mmd").read_text() and 'n1["T"]:::context' in (tmp_path / "g.mmd").read_text()
 
 
 def test_draw_png_size_follows_dpi(tmp_path):

@@ -39,7 +39,7 @@ def check_random_graph(seed: int) -> int:
     complete = 0
     for _ in range(5):
         x, y, z = random_query(rng, names)
-        judgement = graph.is_separated({x}, {y}, z)
+        judgement = graph.is_separated({x}, {y}, z, max_paths=100_000)
         assert bool(judgement) == nx.is_d_separator(g, {x}, {y}, z)
         assert bool(judgement) == (not pg.is_dconnected(x, y, observed=list(z)))
         # the explanation agrees with the verdict: separated iff no listed path is open
@@ -53,7 +53,7 @@ def check_random_graph(seed: int) -> int:
 
 def test_verdicts_agree_with_networkx_and_pgmpy():
     complete = sum(check_random_graph(seed) for seed in range(N_GRAPHS))
-    assert complete >= 0.9 * 5 * N_GRAPHS  # nearly every explanation is complete (< 2000 paths)
+    assert complete >= 0.9 * 5 * N_GRAPHS  # nearly every unbounded explanation finishes within its time budget
 
 
 @pytest.mark.parametrize("seed", range(0, N_GRAPHS, 4))

@@ -17,7 +17,7 @@ CASES = {
     "unknown_node_in_edge": (GOOD.replace('"X -> M"', '"X -> Mm"'), r"edges\[1\]: expected a declared node \(did you mean 'M'\?\), got 'Mm'"),
     "malformed_edge": (GOOD.replace('"X -> M"', '"X => M"'), r"edges\[1\]: expected an edge like 'A -> X', got 'X => M'"),
     "cycle": (GOOD.replace('"X -> M"', '"Q -> X"'), r"edges: expected an acyclic graph, got a cycle X -> Q -> X"),
-    "unknown_role": (GOOD.replace("role: predicted}, M", "role: hidden}, M"), r"nodes.Q.role: expected one of observed, predicted, latent, selection, got 'hidden'"),
+    "unknown_role": (GOOD.replace("role: predicted}, M", "role: hidden}, M"), r"nodes.Q.role: expected one of observed, predicted, latent, selection, context, got 'hidden'"),
     "duplicate_node": ("name: g\nnodes:\n  X: {}\n  X: {}\nedges: []\n", r"line 4: expected each key once, got duplicate 'X'"),
     "not_yaml": ("name: [unclosed\n", r"expected valid YAML"),
     "not_mapping": ("- a\n- b\n", r"expected a YAML mapping at the top level, got list"),

@@ -369,3 +369,82 @@ def test_disk_full_is_one_line_and_keeps_the_store(tmp_path, monkeypatch):
     monkeypatch.undo()
     pd.testing.assert_frame_equal(load_scores(out), before)
     assert not list(out.rglob("*.tmp"))
+
+
+# ---- experiment files: found before any image is scored -----------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _experiment(tmp_path: Path, **changes) -> Path:
+    import yaml
+
+    images, labels = make_images(tmp_path / "data", 3)
+    spec = {"name": "t", "graphs": [str(ROOT / "graphs/baseline.yaml")],
+            "dataset": {"images": str(images), "labels": str(labels)},
+            "bindings": {"X": "images", "Y": "label", "Q": "tv", "M": "resnet18@random:correct"},
+            "analyses": {"n_boot": 20, "folds": 2}, "out": str(tmp_path / "run")}
+    for dotted, value in changes.items():
+        node = spec
+        *head, last = dotted.split("__")
+        for part in head:
+            node = node.setdefault(part, {})
+        node[last] = value
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+EXPERIMENT_CORPUS = [
+    ("query-unknown-node", {"analyses__ci_tests": {"queries": ["Q _||_ Mx | Y"]}}, "exp.yaml: analyses.ci_tests.queries[0]: expected a node of graph 'baseline' (did you mean 'M'?), got 'Mx'"),
+    ("query-unbound-node", {"analyses__ci_tests": {"queries": ["Q _||_ Yhat"]}}, "analyses.ci_tests.queries[0]: expected a bound node or a proxied one"),
+    ("options-unknown-key", {"estimator_options": {"resnet18@random": {"temperature": 2}}}, "estimator_options.resnet18@random: temperature: expected an option of resnet18 (seed), got 'temperature'"),
+    ("options-unknown-estimator", {"estimator_options": {"resnet34": {"seed": 1}}}, "estimator_options.resnet34: expected a bound estimator (resnet18@random, tv), got 'resnet34'"),
+    ("yaml-device", {"scoring": {"device": "gpu0"}}, "exp.yaml: scoring.device: expected auto, cpu, cuda or cuda:N, got 'gpu0'"),
+    ("limit-zero", {"dataset__limit": 0}, "exp.yaml: dataset.limit: expected input should be greater than or equal to 1, got 0"),
+    ("weights-wrong-kind", {"bindings__Q": "iqa:brisque@{notweights}"}, "expected weights"),
+]
+
+
+@pytest.mark.parametrize("case, changes, message", EXPERIMENT_CORPUS, ids=[c[0] for c in EXPERIMENT_CORPUS])
+def test_bad_experiment_corpus(tmp_path, case, changes, message):
+    (tmp_path / "w.pth").write_text("not weights")
+    changes = {k: (v.format(notweights=tmp_path / "w.pth") if isinstance(v, str) else v) for k, v in changes.items()}
+    path = _experiment(tmp_path, **changes)
+    result = runner.invoke(app, ["run", str(path), "--workers", "0"])
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert message in lines[0] and "Traceback" not in result.output
+    assert not list((tmp_path / "run").glob("**/*.parquet")), "nothing is scored before the mistake is found"
+
+
+@pytest.mark.slow
+def test_niqe_on_flat_and_tiny_images_records_failures_and_goes_on(tmp_path, shared_weights):
+    images, labels = make_images(tmp_path, 3)
+    Image.fromarray(np.zeros((1, 1, 3), dtype=np.uint8)).save(images / "img_001.png")
+    ramp = (np.linspace(0, 65535, 64)[None, :].repeat(48, axis=0)).astype(np.uint16)
+    Image.fromarray(ramp).save(images / "img_002.png")
+    out = tmp_path / "s"
+    niqe = f"iqa:niqe@{shared_weights / 'niqe_modelparameters.mat'}"
+    brisque = f"iqa:brisque@{shared_weights / 'brisque_svm_weights.pth'}"
+    result = score(images, labels, out, "tv", niqe, brisque)
+    assert result.exit_code == 0, result.output
+    failures = load_failures(out)
+    assert "img_001" in set(failures["image_id"])  # the flat 1x1 image fails alone, recorded with its reason
+    frame = load_scores(out).set_index("image_id")
+    assert np.isfinite(frame.loc["img_000", ["iqa:niqe.score", "iqa:brisque.score"]].astype(float)).all()
+    again = score(images, labels, out, "tv", niqe, brisque)
+    assert again.exit_code == 0 and "0 variants scored, 3 already in the store" in again.output
+
+
+def test_small_runs_append_parts_and_compact_folds_them(tmp_path):
+    images, labels = make_images(tmp_path, 12)
+    out = tmp_path / "s"
+    assert score(images, labels, out, "tv").exit_code == 0
+    base = (out / "scores.parquet").stat()
+    make_images(tmp_path, 14)  # two more images: a small addition
+    assert score(images, labels, out, "tv").exit_code == 0
+    assert (out / "scores.parquet").stat().st_mtime_ns == base.st_mtime_ns, "a small run must not rewrite the base"
+    assert len(list((out / "parts").glob("part-*.parquet"))) == 1 and len(load_scores(out)) == 14
+    result = runner.invoke(app, ["compact", str(out)])
+    assert result.exit_code == 0 and "14 rows in" in result.output
+    assert len(pd.read_parquet(out / "scores.parquet")) == 14 and not list((out / "parts").glob("*.parquet"))

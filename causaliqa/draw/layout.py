@@ -24,5 +24,14 @@ def layered_layout(graph: CausalGraph) -> dict[str, tuple[float, float]]:
 
 
 def node_positions(graph: CausalGraph) -> dict[str, tuple[float, float]]:
+    """The file's positions; nodes it does not place are auto-placed, moved down until no node is within 0.5."""
     auto = layered_layout(graph)
-    return {n: tuple(graph.layout.get(n, auto[n])) for n in graph.nodes}
+    placed = {n: tuple(map(float, graph.layout[n])) for n in graph.nodes if n in graph.layout}
+    for n in graph.nodes:
+        if n in placed:
+            continue
+        x, y = auto[n]
+        while any(abs(x - px) < 0.5 and abs(y - py) < 0.5 for px, py in placed.values()):
+            y -= 1.0
+        placed[n] = (x, y)
+    return {n: placed[n] for n in graph.nodes}

@@ -9,32 +9,54 @@ from causaliqa.errors import CausaliqaError
 from causaliqa.graph.model import CausalGraph
 
 ROLE_STYLE = {
-    "observed": {"face": "#d9d9d9", "line": "solid", "shape": "o", "legend": "observed"},
-    "predicted": {"face": "#ffffff", "line": "solid", "shape": "o", "legend": "predicted / computed"},
-    "latent": {"face": "#ffffff", "line": "dashed", "shape": "o", "legend": "latent (unobserved)"},
-    "selection": {"face": "#ffffff", "line": "solid", "shape": "s", "legend": "selection"},
+    "observed": {"face": "#d9d9d9", "line": "solid", "shape": "o", "hatch": None, "legend": "observed"},
+    "predicted": {"face": "#ffffff", "line": "solid", "shape": "o", "hatch": None, "legend": "predicted / computed"},
+    "latent": {"face": "#ffffff", "line": "dashed", "shape": "o", "hatch": None, "legend": "latent (unobserved)"},
+    "selection": {"face": "#ffffff", "line": "solid", "shape": "s", "hatch": "////", "legend": "selection (conditioned on)"},
+    "context": {"face": "#ffffff", "line": "dotted", "shape": "s", "hatch": None, "legend": "context (not conditioned on)"},
 }
 FIGURE_FORMATS = (".svg", ".pdf", ".png")
 TEXT_FORMATS = (".tex", ".dot", ".mmd")
 FORMATS = FIGURE_FORMATS + TEXT_FORMATS
+MAX_FIGURE_NODES = 120  # beyond this a drawn DAG is unreadable: write .dot and let Graphviz lay it out
 
 
 def draw_graph(graph: CausalGraph, path: str | Path, dpi: int = 150) -> Path:
     """Write ``graph`` to ``path``; the suffix picks the format. Written atomically."""
+    from causaliqa.atomic import atomic_path
+
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise CausaliqaError(str(path), "suffix", f"one of {' '.join(FORMATS)}", repr(path.suffix or "none"))
     if not path.parent.exists():
         raise CausaliqaError(str(path), None, "an existing output folder", f"no folder {path.parent}")
-    tmp = path.with_name(f".{path.name}.tmp")
+    if suffix in FIGURE_FORMATS and len(graph.nodes) > MAX_FIGURE_NODES:
+        raise CausaliqaError(str(path), None, f"a graph of at most {MAX_FIGURE_NODES} nodes for a drawn figure "
+                             "(write .dot and lay it out with Graphviz: dot -Tsvg)", f"{len(graph.nodes)} nodes")
     if suffix in FIGURE_FORMATS:
-        _draw_matplotlib(graph, tmp, suffix[1:], dpi)
-    else:
-        text = {".tex": to_tikz, ".dot": to_dot, ".mmd": to_mermaid}[suffix](graph)
-        tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+        _check_math(graph)
+    with atomic_path(path) as tmp:
+        if suffix in FIGURE_FORMATS:
+            _draw_matplotlib(graph, tmp, suffix[1:], dpi)
+        else:
+            text = {".tex": to_tikz, ".dot": to_dot, ".mmd": to_mermaid}[suffix](graph)
+            tmp.write_text(text, encoding="utf-8")
     return path
+
+
+def _check_math(graph: CausalGraph) -> None:
+    """A node's ``math`` must be TeX that matplotlib renders; ids and labels are drawn as plain text."""
+    from matplotlib.mathtext import MathTextParser
+
+    parser = MathTextParser("path")
+    for n, node in graph.nodes.items():
+        if node.math:
+            try:
+                parser.parse(f"${node.math}$")
+            except ValueError as err:
+                raise CausaliqaError(graph.source, f"nodes.{n}.math", "TeX math that matplotlib can render",
+                                     f"{node.math!r} ({str(err).splitlines()[-1].strip()})") from None
 
 
 def _draw_matplotlib(graph: CausalGraph, out: Path, fmt: str, dpi: int) -> None:
@@ -46,8 +68,8 @@ def _draw_matplotlib(graph: CausalGraph, out: Path, fmt: str, dpi: int) -> None:
     from matplotlib.patches import FancyArrowPatch
 
     pos = node_positions(graph)
-    xs = [p[0] for p in pos.values()]
-    ys = [p[1] for p in pos.values()]
+    xs = [p[0] for p in pos.values()] or [0.0]
+    ys = [p[1] for p in pos.values()] or [0.0]
     width = max(xs) - min(xs) + 1.6
     height = max(ys) - min(ys) + 1.8
     fig, ax = plt.subplots(figsize=(1.3 * width + 0.5, 1.1 * height + 0.6))
@@ -64,17 +86,23 @@ def _draw_matplotlib(graph: CausalGraph, out: Path, fmt: str, dpi: int) -> None:
             patch = plt.Rectangle((x - radius, y - radius), 2 * radius, 2 * radius)
         else:
             patch = plt.Circle((x, y), radius)
-        patch.set(facecolor=style["face"], edgecolor="black", linestyle=style["line"], linewidth=1.4, zorder=2)
+        patch.set(facecolor=style["face"], edgecolor="black", linestyle=style["line"], linewidth=1.4, hatch=style["hatch"], zorder=2)
         ax.add_patch(patch)
-        ax.text(x, y, f"${node.tex}$", ha="center", va="center", fontsize=13, zorder=3)
+        if node.math:
+            ax.text(x, y, f"${node.math}$", ha="center", va="center", fontsize=13, zorder=3)
+        else:  # plain text: ids such as x_a_b are not TeX
+            ax.text(x, y, node.display, ha="center", va="center", fontsize=11 if len(node.display) < 4 else 8, zorder=3, parse_math=False)
+    if not graph.nodes:
+        ax.text(0, 0, "(empty graph)", ha="center", va="center", fontsize=10, parse_math=False)
     used = [r for r in ROLE_STYLE if any(node.role == r for node in graph.nodes.values())]
     handles = [
         Patch(facecolor=ROLE_STYLE[r]["face"], edgecolor="black", linestyle=ROLE_STYLE[r]["line"], linewidth=1.2,
-              label=ROLE_STYLE[r]["legend"])
+              hatch=ROLE_STYLE[r]["hatch"], label=ROLE_STYLE[r]["legend"])
         for r in used
     ]
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles), frameon=False, fontsize=8)
-    ax.set_title(graph.title or graph.name, fontsize=11)
+    if handles:
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles), frameon=False, fontsize=8)
+    ax.set_title(graph.title or graph.name, fontsize=11, parse_math=False)
     ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
     ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
     ax.set_aspect("equal")
@@ -83,61 +111,87 @@ def _draw_matplotlib(graph: CausalGraph, out: Path, fmt: str, dpi: int) -> None:
     plt.close(fig)
 
 
-def _escape_tex(text: str) -> str:
-    return text.replace("_", r"\_")
+_TEX_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#",
+                "^": r"\^{}", "_": r"\_", "%": r"\%", "~": r"\textasciitilde{}", "\n": " "}
+
+
+def escape_tex(text: str) -> str:
+    """Plain text for LaTeX: every special character escaped."""
+    return "".join(_TEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def _names(graph: CausalGraph) -> dict[str, str]:
+    """Exporter-safe node names n0, n1, ... (ids such as A_B and AB, or 'end', never collide or clash)."""
+    return {n: f"n{i}" for i, n in enumerate(graph.nodes)}
 
 
 def to_tikz(graph: CausalGraph) -> str:
     pos = node_positions(graph)
+    names = _names(graph)
     styles = {
         "observed": "circle, draw, fill=gray!30, minimum size=8mm",
         "predicted": "circle, draw, minimum size=8mm",
         "latent": "circle, draw, dashed, minimum size=8mm",
-        "selection": "rectangle, draw, minimum size=7mm",
+        "selection": "rectangle, draw, pattern=north east lines, minimum size=7mm",
+        "context": "rectangle, draw, dotted, minimum size=7mm",
     }
     lines = [
-        f"% {graph.title or graph.name}: generated by causaliqa from {graph.source}",
-        "% needs \\usetikzlibrary{arrows.meta}",
+        f"% {escape_tex(graph.title or graph.name)}: generated by causaliqa",
+        "% needs \\usetikzlibrary{arrows.meta, patterns}",
         "\\begin{tikzpicture}[>={Stealth}, x=2cm, y=1.6cm,",
     ]
     lines += [f"  {role}/.style={{{style}}}," for role, style in styles.items()]
     lines[-1] = lines[-1].rstrip(",") + "]"
     for n, node in graph.nodes.items():
         x, y = pos[n]
-        lines.append(f"  \\node[{node.role}] ({n.replace('_', '')}) at ({x:g},{y:g}) {{${node.tex}$}};")
+        label = f"${node.math}$" if node.math else escape_tex(node.display)
+        lines.append(f"  \\node[{node.role}] ({names[n]}) at ({x:g},{y:g}) {{{label}}};  % {escape_tex(n)}")
     for a, b in graph.edges:
-        lines.append(f"  \\draw[->] ({a.replace('_', '')}) -- ({b.replace('_', '')});")
+        lines.append(f"  \\draw[->] ({names[a]}) -- ({names[b]});")
     lines.append("\\end{tikzpicture}")
     return "\n".join(lines) + "\n"
 
 
+def _dot_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
 def to_dot(graph: CausalGraph) -> str:
+    """Graphviz: every id and label quoted and escaped, so keywords (node, edge, graph, strict) are fine."""
     pos = node_positions(graph)
     attrs = {
         "observed": 'shape=circle, style=filled, fillcolor="#d9d9d9"',
         "predicted": "shape=circle",
         "latent": "shape=circle, style=dashed",
-        "selection": "shape=box",
+        "selection": 'shape=box, style=filled, fillcolor="#ffffff:#bbbbbb"',
+        "context": "shape=box, style=dotted",
     }
-    lines = [f'digraph "{graph.name}" {{', "  rankdir=LR;"]
+    lines = [f"digraph {_dot_quote(graph.name)} {{", "  rankdir=LR;"]
     for n, node in graph.nodes.items():
         x, y = pos[n]
-        lines.append(f'  {n} [label="{node.display}", {attrs[node.role]}, pos="{x * 100:g},{y * 100:g}"];')
-    lines += [f"  {a} -> {b};" for a, b in graph.edges]
+        lines.append(f"  {_dot_quote(n)} [label={_dot_quote(node.display)}, {attrs[node.role]}, pos=\"{x * 100:g},{y * 100:g}\"];")
+    lines += [f"  {_dot_quote(a)} -> {_dot_quote(b)};" for a, b in graph.edges]
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
+def _mermaid_label(text: str) -> str:
+    return '"' + "".join(f"#{ord(ch)};" if ch in '"#<>&' else (" " if ch == "\n" else ch) for ch in text) + '"'
+
+
 def to_mermaid(graph: CausalGraph) -> str:
-    shape = {"observed": "((\"{}\"))", "predicted": "((\"{}\"))", "latent": "((\"{}\"))", "selection": "[\"{}\"]"}
+    """Mermaid flowchart: safe node names (n0, n1, ...), labels quoted with entity codes for special characters."""
+    names = _names(graph)
+    shape = {"observed": "(({}))", "predicted": "(({}))", "latent": "(({}))", "selection": "[{}]", "context": "[{}]"}
     lines = ["flowchart LR"]
     for n, node in graph.nodes.items():
-        lines.append(f"  {n}{shape[node.role].format(node.display)}:::{node.role}")
-    lines += [f"  {a} --> {b}" for a, b in graph.edges]
+        lines.append(f"  {names[n]}{shape[node.role].format(_mermaid_label(node.display))}:::{node.role}")
+    lines += [f"  {names[a]} --> {names[b]}" for a, b in graph.edges]
     lines += [
         "  classDef observed fill:#d9d9d9,stroke:#000",
         "  classDef predicted fill:#fff,stroke:#000",
         "  classDef latent fill:#fff,stroke:#000,stroke-dasharray:4 3",
-        "  classDef selection fill:#fff,stroke:#000",
+        "  classDef selection fill:#bbb,stroke:#000",
+        "  classDef context fill:#fff,stroke:#000,stroke-dasharray:1 2",
     ]
     return "\n".join(lines) + "\n"

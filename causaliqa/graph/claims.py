@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from causaliqa.graph.model import CausalGraph
-from causaliqa.graph.query import Query
+from causaliqa.graph.query import Query  # noqa: F401  (compare_graphs takes Query objects)
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,7 @@ def check_claims(graphs: list[CausalGraph]) -> list[ClaimResult]:
         for claim in graph.claims:
             q = claim.query
             got = graph.is_separated(q.left, q.right, q.given, explain=False).separated
-            plain = Query(q.left, q.right, q.given)
-            results.append(ClaimResult(graph.name, str(plain), verdict(q.expect_separated), verdict(got), claim.source))
+            results.append(ClaimResult(graph.name, str(q), verdict(q.expect_separated), verdict(got), claim.source))
     return results
 
 

@@ -1,18 +1,25 @@
-"""d-separation with explanations: the verdict and every path, open or blocked, and why.
+"""d-separation with explanations: the verdict first, then the open paths, then blocked ones, bounded.
 
-The verdict comes from networkx ``is_d_separator`` (linear time); the explanation enumerates the
-simple paths of the skeleton between the two sides (interior avoiding both sides) and classifies
-each interior node. Tests check both agree on random DAGs.
+The verdict comes from a reachability ("Bayes-ball") walk over (node, direction) states, linear in the
+graph's size (``is_d_separated``; tests check it against networkx ``is_d_separator`` and pgmpy). The
+explanation never contradicts it: open paths are found by a depth-first search that only extends a path
+through nodes that let it pass and only into parts of the graph from which the other side is still
+reachable, so when the verdict is "not separated" the first open path comes after a number of steps
+proportional to its length times the graph's size, however many simple paths the graph has. Blocked
+paths are listed after, up to a count and a time budget; what is not listed is counted, exactly when
+the search finished, else as "at least K".
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from itertools import islice
 
 import networkx as nx
 
-MAX_PATHS = 2000
+DEFAULT_PATHS = 5
+COUNT_CAP = 1000  # paths counted beyond those shown before "at least K"
+TIME_BUDGET = 0.1  # seconds spent counting each kind of path (open, blocked) beyond those shown
 
 
 @dataclass(frozen=True)
@@ -68,21 +75,35 @@ class PathExplanation:
 
 @dataclass(frozen=True)
 class DSeparationJudgement:
-    """Result of a d-separation query; truthy when the sides are d-separated."""
+    """Result of a d-separation query; truthy when the sides are d-separated.
+
+    ``open_paths`` and ``blocked_paths`` are the paths shown; ``more_open`` / ``more_blocked`` count the
+    others, exactly when ``*_exact`` is True, else as a lower bound. When ``separated`` is False there is
+    always at least one open path (unless the explanation was not asked for).
+    """
 
     left: frozenset[str]
     right: frozenset[str]
     given: frozenset[str]
     separated: bool
-    paths: tuple[PathExplanation, ...]
-    paths_truncated: bool = False
+    open_paths: tuple[PathExplanation, ...] = ()
+    blocked_paths: tuple[PathExplanation, ...] = ()
+    more_open: int = 0
+    more_open_exact: bool = True
+    more_blocked: int = 0
+    more_blocked_exact: bool = True
+    explained: bool = True
 
     def __bool__(self) -> bool:
         return self.separated
 
     @property
-    def open_paths(self) -> tuple[PathExplanation, ...]:
-        return tuple(path for path in self.paths if path.is_open)
+    def paths(self) -> tuple[PathExplanation, ...]:
+        return self.open_paths + self.blocked_paths
+
+    @property
+    def paths_truncated(self) -> bool:
+        return bool(self.more_open or self.more_blocked or not self.more_open_exact or not self.more_blocked_exact)
 
     def to_dict(self) -> dict:
         return {
@@ -91,7 +112,10 @@ class DSeparationJudgement:
             "given": sorted(self.given),
             "separated": self.separated,
             "paths": [path.to_dict() for path in self.paths],
-            "paths_truncated": self.paths_truncated,
+            "more_open": self.more_open,
+            "more_open_exact": self.more_open_exact,
+            "more_blocked": self.more_blocked,
+            "more_blocked_exact": self.more_blocked_exact,
         }
 
 
@@ -117,37 +141,110 @@ def explain_path(graph: nx.DiGraph, nodes: list[str], given: frozenset[str]) -> 
     return PathExplanation(tuple(nodes), arrows, steps)
 
 
-def enumerate_paths(
-    graph: nx.DiGraph, left: frozenset[str], right: frozenset[str], given: frozenset[str], max_paths: int = MAX_PATHS
-) -> tuple[list[PathExplanation], bool]:
-    """All simple skeleton paths from ``left`` to ``right`` whose interior avoids both sides."""
-    skeleton = graph.to_undirected(as_view=True)
-    interior = skeleton.subgraph(set(graph) - (left | right))
-    found: list[PathExplanation] = []
-    for a in sorted(left):
-        for b in sorted(right):
-            for nodes in _paths_between(skeleton, interior, a, b, max_paths - len(found) + 1):
-                found.append(explain_path(graph, nodes, given))
-                if len(found) > max_paths:
-                    return found[:max_paths], True
-    found.sort(key=lambda p: (not p.is_open, len(p.nodes), p.text()))
-    return found, False
+class _Search:
+    """Depth-first search over simple skeleton paths from ``left`` to ``right`` (interior avoiding both sides)."""
 
+    def __init__(self, graph: nx.DiGraph, left, right, given) -> None:
+        self.graph, self.left, self.right, self.given = graph, frozenset(left), frozenset(right), frozenset(given)
+        self.pred, self.succ = graph._pred, graph._succ
+        self.anc = _ancestors_of(graph, self.given)  # colliders in here let a path through
 
-def _paths_between(skeleton, interior, a: str, b: str, limit: int):
-    if skeleton.has_edge(a, b):
-        yield [a, b]
-    starts = [n for n in skeleton[a] if n in interior]
-    ends = {n for n in skeleton[b] if n in interior}
-    count = 0
-    for s in sorted(starts):
-        for e in sorted(ends):
-            middles = [[s]] if s == e else islice(nx.all_simple_paths(interior, s, e), limit)
-            for middle in middles:
-                yield [a, *middle, b]
-                count += 1
-                if count >= limit:
+    def _passes(self, prev: str, node: str, nxt: str) -> bool:
+        collider = node in self.succ[prev] and node in self.succ[nxt]
+        return node in self.anc if collider else node not in self.given
+
+    def _can_reach(self, node: str, down: bool, avoid: set[str]) -> bool:
+        """An active walk from ``node`` (arrived along an edge into it when ``down``) to ``right``, off ``avoid``."""
+        seen: set[tuple[str, bool]] = set()
+        stack = [(node, down)]
+        while stack:
+            state = stack.pop()
+            if state in seen:
+                continue
+            seen.add(state)
+            v, into = state
+            moves = []
+            if not into:  # arrived from a child: v is a non-collider whichever way it leaves
+                if v not in self.given:
+                    moves = [(p, False) for p in self.pred[v]] + [(c, True) for c in self.succ[v]]
+            else:
+                if v not in self.given:
+                    moves = [(c, True) for c in self.succ[v]]
+                if v in self.anc:
+                    moves += [(p, False) for p in self.pred[v]]
+            for w, w_into in moves:
+                if w in self.right:
+                    return True
+                if w not in avoid and w not in self.left:
+                    stack.append((w, w_into))
+        return False
+
+    def paths(self, want_open: bool, expired):
+        """Yield node lists of open (or blocked) paths until ``expired()``; ``self.finished`` says if all were seen."""
+        self.finished = False
+        for start in sorted(self.left):
+            path, on_path = [start], {start}
+            stack = [iter(self._next(path, on_path, want_open))]
+            while stack:
+                if expired():
                     return
+                step = next(stack[-1], None)
+                if step is None:
+                    stack.pop()
+                    on_path.discard(path.pop()) if len(path) > 1 else None
+                    continue
+                if step in self.right:
+                    nodes = path + [step]
+                    if want_open or not all(self._passes(*nodes[i - 1:i + 2]) for i in range(1, len(nodes) - 1)):
+                        yield nodes
+                    continue
+                path.append(step)
+                on_path.add(step)
+                stack.append(iter(self._next(path, on_path, want_open)))
+        self.finished = True
+
+    def _next(self, path: list[str], on_path: set[str], want_open: bool):
+        u = path[-1]
+        for v in sorted(set(self.pred[u]) | set(self.succ[u])):
+            if v in on_path or v in self.left:
+                continue
+            if want_open and len(path) >= 2 and not self._passes(path[-2], u, v):
+                continue
+            if want_open and v not in self.right and not self._can_reach(v, v in self.succ[u], on_path | {v}):
+                continue
+            yield v
+
+
+def _ancestors_of(graph: nx.DiGraph, nodes: frozenset[str]) -> set[str]:
+    found, stack = set(nodes), list(nodes)
+    while stack:
+        for parent in graph._pred[stack.pop()]:
+            if parent not in found:
+                found.add(parent)
+                stack.append(parent)
+    return found
+
+
+def explain_paths(graph: nx.DiGraph, left, right, given, want_open: bool, limit: int,
+                  count_cap: int = COUNT_CAP, budget: float = TIME_BUDGET) -> tuple[list[PathExplanation], int, bool]:
+    """Up to ``limit`` open (or blocked) paths, shortest first among those found, and how many more: (paths, more, exact)."""
+    search = _Search(graph, left, right, given)
+    shown: list[list[str]] = []
+    more = 0
+    # the first open path is always searched for to the end (the verdict promises one); then the budget runs
+    deadline = [float("inf") if want_open else time.perf_counter() + budget]
+    for nodes in search.paths(want_open, lambda: time.perf_counter() > deadline[0]):
+        if want_open and not shown:
+            deadline[0] = time.perf_counter() + budget
+        if len(shown) < limit:
+            shown.append(nodes)
+            continue
+        more += 1
+        if more >= count_cap:
+            break
+    exact = search.finished and more < count_cap
+    shown.sort(key=lambda p: (len(p), p))
+    return [explain_path(graph, p, frozenset(given)) for p in shown], more, exact
 
 
 def is_d_separated(graph: nx.DiGraph, left, right, given) -> bool:
@@ -188,8 +285,15 @@ def is_d_separated(graph: nx.DiGraph, left, right, given) -> bool:
 
 
 def judge(
-    graph: nx.DiGraph, left: frozenset[str], right: frozenset[str], given: frozenset[str], explain: bool = True
+    graph: nx.DiGraph, left: frozenset[str], right: frozenset[str], given: frozenset[str], explain: bool = True,
+    max_paths: int = DEFAULT_PATHS,
 ) -> DSeparationJudgement:
+    """The verdict from the walk; with ``explain``, up to ``max_paths`` open then blocked paths and counts of the rest."""
     separated = is_d_separated(graph, left, right, given)
-    paths, truncated = enumerate_paths(graph, left, right, given) if explain else ([], False)
-    return DSeparationJudgement(left, right, given, separated, tuple(paths), truncated)
+    if not explain:
+        return DSeparationJudgement(left, right, given, separated, explained=False)
+    open_paths, more_open, open_exact = ([], 0, True) if separated else explain_paths(graph, left, right, given, True, max(max_paths, 1))
+    room = max(max_paths - len(open_paths), 0)
+    blocked, more_blocked, blocked_exact = explain_paths(graph, left, right, given, False, room)
+    return DSeparationJudgement(left, right, given, separated, tuple(open_paths), tuple(blocked),
+                                more_open, open_exact, more_blocked, blocked_exact)

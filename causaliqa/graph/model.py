@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Iterable
 
 import networkx as nx
@@ -17,7 +18,8 @@ ROLES: dict[str, str] = {
     "observed": "measured in the data (images, labels, corruption settings)",
     "predicted": "computed from the data by a model or metric (Ŷ, Q, M)",
     "latent": "not measured (imaging factors, shared features, annotators)",
-    "selection": "selection variable the data set is conditioned on (the task T)",
+    "selection": "a selection variable the data are conditioned on (dagitty's 'selected'): in every conditioning set",
+    "context": "a setting the data come from, a cause that is not conditioned on (the paper's task T)",
 }
 _EDGE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(->|<-)\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
 
@@ -150,8 +152,11 @@ class CausalGraph:
         """The graph as a ``pgmpy.base.DAG`` with latent nodes marked latent."""
         from pgmpy.base import DAG
 
-        latents = {n for n, node in self.nodes.items() if node.role == "latent"}
-        return DAG(ebunch=list(self.edges), latents=latents) if self.edges else DAG()
+        dag = DAG()
+        dag.add_nodes_from(self.nodes)  # isolated nodes too
+        dag.add_edges_from(self.edges)
+        dag.latents = {n for n, node in self.nodes.items() if node.role == "latent"}
+        return dag
 
     def parents(self, node: str) -> set[str]:
         return set(self._nx.predecessors(node))
@@ -174,10 +179,15 @@ class CausalGraph:
                 raise CausaliqaError(where, None, f"a node of graph '{self.name}'{did_you_mean(n, self.nodes)}", repr(n))
         return query
 
-    def is_separated(self, left, right=None, given=(), *, explain: bool = True) -> DSeparationJudgement:
+    def is_separated(self, left, right=None, given=(), *, explain: bool = True, max_paths: int = 5) -> DSeparationJudgement:
         """d-separation of ``left`` and ``right`` given ``given``; truthy when separated.
 
-        ``left`` may also be a whole query string such as ``"Q _||_ M | X"``.
+        ``left`` may also be a whole query string such as ``"Q _||_ M | X"``. With ``explain``, up to
+        ``max_paths`` paths are listed (open ones first; one at least when not separated) and the rest counted.
+
+        >>> g = CausalGraph.build(["X -> Q", "X -> M"])
+        >>> bool(g.is_separated("Q _||_ M | X")), [p.text() for p in g.is_separated("Q _||_ M").open_paths]
+        (True, ['Q <- X -> M'])
         """
         if right is None:
             query = self.check_query(left)
@@ -186,33 +196,54 @@ class CausalGraph:
             overlap = (query.left & query.right) | ((query.left | query.right) & query.given)
             if overlap:
                 raise CausaliqaError(f"{self.source}: query", None, "disjoint sides and conditioning set", sorted(overlap))
-        return judge(self._nx, query.left, query.right, query.given, explain=explain)
+        selected = self.selection_nodes
+        if selected & (query.left | query.right):
+            raise CausaliqaError(f"{self.source}: query", None, "sides without selection nodes (they are always conditioned on)",
+                                 sorted(selected & (query.left | query.right)))
+        given = query.given | selected
+        return judge(self._nx, query.left, query.right, given, explain=explain, max_paths=max_paths)
 
-    def implied_independencies(self, all_pairs: bool = False, restrict_to: Iterable[str] | None = None) -> list[Independence]:
+    @property
+    def selection_nodes(self) -> frozenset[str]:
+        """Nodes with role ``selection``: conditioned on in every query, as dagitty does with ``selected``."""
+        return frozenset(n for n, node in self.nodes.items() if node.role == "selection")
+
+    def implied_independencies(self, all_pairs: bool = False, restrict_to: Iterable[str] | None = None,
+                               limit: int | None = None) -> list[Independence]:
         """Testable implications of the graph.
 
         Default: the pairwise Markov basis (dagitty's missing-edge list): for each non-adjacent
         pair, the later node in topological order is independent of the earlier given its parents.
         ``all_pairs``: for every non-adjacent pair a minimal separating set (networkx
         ``find_minimal_d_separator``); with ``restrict_to``, separators only from those nodes and
-        pairs without such a separator are left out.
+        pairs without such a separator are left out. Selection nodes are in every separator (and in
+        no pair). Cost: one linear-time search per non-adjacent pair, so O(pairs x (nodes + edges));
+        ``limit`` stops after that many statements.
+
+        >>> g = CausalGraph.build(["X -> Q", "X -> M"])
+        >>> [str(i) for i in g.implied_independencies()]
+        ['M _||_ Q | X']
         """
+        return list(islice(self._iter_implied(all_pairs, restrict_to), limit))
+
+    def _iter_implied(self, all_pairs: bool, restrict_to: Iterable[str] | None):
         order = {n: i for i, n in enumerate(self.topological_order())}
-        allowed = set(restrict_to) if restrict_to is not None else set(self.nodes)
-        result = []
-        for a in sorted(allowed, key=order.get):
-            for b in sorted(allowed, key=order.get):
-                if order[a] >= order[b] or self._nx.has_edge(a, b) or self._nx.has_edge(b, a):
+        selected = set(self.selection_nodes)
+        allowed = (set(restrict_to) if restrict_to is not None else set(self.nodes)) - selected
+        minimal = all_pairs or restrict_to is not None or bool(selected)
+        ranked = sorted(allowed, key=order.get)
+        for i, a in enumerate(ranked):
+            for b in ranked[i + 1:]:
+                if self._nx.has_edge(a, b) or self._nx.has_edge(b, a):
                     continue
-                if all_pairs or restrict_to is not None:
-                    sep = nx.find_minimal_d_separator(self._nx, {a}, {b}, restricted=allowed - {a, b})
+                if minimal:
+                    sep = nx.find_minimal_d_separator(self._nx, {a}, {b}, included=selected, restricted=allowed - {a, b} | selected)
                     if sep is None:
                         continue
                     given = tuple(sorted(sep, key=order.get))
                 else:
                     given = tuple(sorted(self.parents(b), key=order.get))
-                result.append(Independence(b, a, given))
-        return result
+                yield Independence(b, a, given)
 
     def to_dict(self) -> dict:
         return {

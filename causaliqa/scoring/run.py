@@ -23,24 +23,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from causaliqa.data.corrupt import load_variant
 from causaliqa.data.datasets import ImageRecord
-from causaliqa.errors import CausaliqaError
+from causaliqa.errors import CausaliqaError, Interrupted
 from causaliqa.estimators.base import Estimator
 from causaliqa.scoring.store import (
     KEY, compact, load_estimator_info, load_failures, load_scores, store_format, write_estimator_info,
     write_parquet_atomic, write_part, writer_lock,
 )
-
-
-class Interrupted(Exception):
-    """Ctrl-C or SIGTERM during scoring; what was scored is on disk."""
-
-    def __init__(self, kept: int, out: Path, signum: int) -> None:
-        self.kept, self.out, self.signum = kept, out, signum
-        super().__init__(f"interrupted: {kept} variants kept in {out}; run the same command to resume")
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + self.signum
 
 
 class _Terminated(BaseException):
