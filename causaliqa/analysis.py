@@ -12,7 +12,7 @@ from causaliqa.errors import CausaliqaError
 from causaliqa.scoring.store import load_scores
 from causaliqa.stats import group_correlation, grouped_predictability, pointwise_predictability
 from causaliqa.stats.correlation import GroupCorrelation
-from causaliqa.stats.predictability import GroupedPredictability, PointwisePredictability, cross_validated_auc
+from causaliqa.stats.predictability import GroupedPredictability, NullBand, PointwisePredictability, permutation_null
 
 
 @dataclass(frozen=True)
@@ -46,20 +46,27 @@ TABLE_HEADER = ["task model (M)", "IQA metric (Q)", "AUC", "CE", "|KRCC|", "|PLC
 
 
 def analyse_pair(frame: pd.DataFrame, m: str, q: str, seed: int = 0, n_boot: int = 1000,
-                 group_wise: bool = True, by_label: bool = True, by_image: bool = True, folds: int = 5) -> PairAnalysis:
-    """The paper's analyses of one (M, Q) pair; per-image CV needs at least 2 x ``folds`` variants per id."""
+                 group_wise: bool = True, by_label: bool = True, by_image: bool = True, folds: int = 5,
+                 splits: int = 10, clean_group: bool = False) -> PairAnalysis:
+    """The paper's analyses of one (M, Q) pair; per-image CV needs at least 2 x ``folds`` variants per id.
+
+    Group-wise correlations run over the (corruption, severity) groups, as the paper's 75; the clean images
+    form a group only with ``clean_group``. Point-wise and per-group analyses use every row, clean included.
+    """
     data = frame[["image_id", "label", "corruption", "severity", m, q]].dropna()
     if data.empty:
         raise CausaliqaError(m, None, f"rows with both {m} and {q}", "none")
-    groups = data.groupby(["corruption", "severity"])[[q, m]].mean()
+    grouped = data if clean_group else data[data["corruption"] != "clean"]
+    groups = grouped.groupby(["corruption", "severity"])[[q, m]].mean()
     gw = group_correlation(groups[q].to_numpy(), groups[m].to_numpy(), n_boot=n_boot, seed=seed) if group_wise and len(groups) >= 3 else None
-    pw = pointwise_predictability(data[q].to_numpy(), data[m].to_numpy(), data["image_id"].to_numpy(), seed=seed, n_boot=n_boot)
+    pw = pointwise_predictability(data[q].to_numpy(), data[m].to_numpy(), data["image_id"].to_numpy(), seed=seed, n_boot=n_boot,
+                                  splits=splits)
     q_values, m_values = data[q].to_numpy(), data[m].to_numpy()
     per_label = per_image = None
     if by_label:
-        per_label = grouped_predictability(q_values, m_values, data["label"].to_numpy(), by="label", k=folds, seed=seed)
+        per_label = grouped_predictability(q_values, m_values, data["label"].to_numpy(), by="label", k=folds, seed=seed, n_boot=n_boot)
     if by_image and data["image_id"].value_counts().max() >= 2 * folds:
-        per_image = grouped_predictability(q_values, m_values, data["image_id"].to_numpy(), by="image_id", k=folds, seed=seed)
+        per_image = grouped_predictability(q_values, m_values, data["image_id"].to_numpy(), by="image_id", k=folds, seed=seed, n_boot=n_boot)
     return PairAnalysis(m, q, len(data), gw, pw, per_label, per_image)
 
 
@@ -75,8 +82,9 @@ def group_table(frame: pd.DataFrame, m_columns: list[str], q_columns: list[str])
 class MixtureAnalysis:
     """Paper §6.3: AUC of P(M | Q) on data sets where a fraction p_c of the images is mildly corrupted.
 
-    Each mixture holds one variant per image id, so the AUC is of 5-fold out-of-fold predictions over
-    all its rows (an 80/20 split would leave a fifth of the ids to judge it on).
+    Each mixture holds one variant per image id; its AUC is the point-wise procedure (repeated 80/20 splits
+    by id, held-out AUC, which is unbiased under no association). ``null`` is the AUC's 95 % range with M
+    permuted across ids, computed on the first mixture (all mixtures have the same ids).
     """
 
     m: str
@@ -86,6 +94,7 @@ class MixtureAnalysis:
     auc_ci: tuple[tuple[float, float], ...]
     q_mean: tuple[float, ...]
     accuracy: tuple[float, ...]
+    null: NullBand | None = None
 
     @property
     def mean_auc(self) -> float:
@@ -95,7 +104,7 @@ class MixtureAnalysis:
     def to_dict(self) -> dict:
         return {"m": self.m, "q": self.q, "fractions": list(self.fractions), "auc": list(self.auc),
                 "auc_ci": [list(c) for c in self.auc_ci], "q_mean": list(self.q_mean), "accuracy": list(self.accuracy),
-                "mean_auc": self.mean_auc}
+                "mean_auc": self.mean_auc, "null": self.null.to_dict() if self.null else None}
 
 
 def mixture_frame(scores: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
@@ -103,17 +112,21 @@ def mixture_frame(scores: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
     return members.merge(scores, on=["image_id", "corruption", "severity"], how="inner")
 
 
-def analyse_mixtures(scores: pd.DataFrame, members: pd.DataFrame, m: str, q: str, seed: int = 0, n_boot: int = 1000) -> MixtureAnalysis:
+def analyse_mixtures(scores: pd.DataFrame, members: pd.DataFrame, m: str, q: str, seed: int = 0, n_boot: int = 1000,
+                     splits: int = 10, n_perm: int = 200) -> MixtureAnalysis:
     data = mixture_frame(scores, members)[["p_c", "image_id", m, q]].dropna()
-    fractions, aucs, cis, q_means, accs = [], [], [], [], []
+    fractions, aucs, cis, q_means, accs, null = [], [], [], [], [], None
     for p_c, part in data.groupby("p_c", sort=True):
         fractions.append(float(p_c))
         q_means.append(float(part[q].mean()))
         accs.append(float(part[m].mean()))
-        cv = cross_validated_auc(part[q].to_numpy(), part[m].to_numpy(), part["image_id"].to_numpy(), seed=seed, n_boot=n_boot)
-        aucs.append(cv.auc)  # NaN when M takes one value
-        cis.append(cv.auc_ci)
-    return MixtureAnalysis(m, q, tuple(fractions), tuple(aucs), tuple(cis), tuple(q_means), tuple(accs))
+        args = (part[q].to_numpy(), part[m].to_numpy(), part["image_id"].to_numpy())
+        pw = pointwise_predictability(*args, seed=seed, n_boot=n_boot, splits=splits)
+        aucs.append(pw.auc)  # NaN when M takes one value
+        cis.append(pw.auc_ci)
+        if null is None and part[m].nunique() == 2:
+            null = permutation_null(*args, seed=seed, n_perm=n_perm, splits=splits)
+    return MixtureAnalysis(m, q, tuple(fractions), tuple(aucs), tuple(cis), tuple(q_means), tuple(accs), null)
 
 
 def analyse_store(out: str | Path, m_columns: list[str], q_columns: list[str], seed: int = 0, n_boot: int = 1000) -> list[PairAnalysis]:

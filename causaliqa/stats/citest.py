@@ -1,16 +1,27 @@
 """Conditional-independence tests for low-dimensional columns: A _||_ B | Z.
 
 Each column has a kind: ``binary`` (M, correctness), ``continuous`` (Q, scores) or ``categorical``
-(label, image id, corruption, severity). The test is chosen from the kinds:
+(label, image id, corruption, severity). Categorical and binary members of Z form strata.
+
+Rows of an IQA study are variants of images, so with ``clusters`` (the image id) the rows are not
+treated as independent (``method="auto"``):
+
+* every variable constant within an image (the label, say): one row per image, then the tests below;
+* only one side varies within images and nothing in Z does: that side is averaged per image, one row
+  per image, nested-OLS F-test;
+* otherwise the generalised covariance measure with image-id cluster sums (``causaliqa.stats.gcm``).
+
+Without clusters: a continuous member of Z, or a many-level categorical under test, uses the GCM
+(flexible spline adjustment; permutation-calibrated for many levels); otherwise the parametric tests:
 
 * binary vs continuous/categorical: likelihood-ratio test of B in a logistic model of the binary
-  side given Z (statsmodels ``Logit``; with many strata, statsmodels ``ConditionalLogit`` so the
-  strata's intercepts are conditioned out instead of estimated);
-* continuous vs anything else: nested-OLS F-test (strata absorbed by within-group demeaning, the
-  Frisch-Waugh-Lovell identity, so 50k strata cost no dummy matrix);
+  side given Z (statsmodels ``Logit``; with many strata, statsmodels ``ConditionalLogit``). Separation
+  (a fitted probability of 0 or 1) makes the LR test invalid: such a test is n/a, as is a test whose
+  binary side is determined by the conditioning set (a tautology such as M given Y and Yhat);
+* continuous vs anything else: nested-OLS F-test (strata absorbed by within-group demeaning);
 * discrete vs discrete given discrete Z: stratified G-test (the sum of per-stratum G statistics).
 
-Categorical and binary members of Z form strata; continuous members enter linearly.
+``method="parametric"`` forces the parametric tests (linear adjustment), ``method="gcm"`` the GCM.
 """
 
 from __future__ import annotations
@@ -25,7 +36,10 @@ from scipy import stats
 from causaliqa.errors import CausaliqaError
 
 KINDS = ("binary", "continuous", "categorical")
+METHODS = ("auto", "parametric", "gcm")
 MAX_DUMMY_STRATA = 30  # above this many strata the logistic test conditions them out (ConditionalLogit)
+MANY_LEVELS = 10  # a tested categorical with more levels than this goes to the permutation-calibrated GCM
+SEPARATED_PROBABILITY = 1e-6  # a fitted probability this close to 0 or 1 means (quasi-)separation
 
 
 @dataclass(frozen=True)
@@ -120,8 +134,10 @@ def _logit_llf(y: np.ndarray, X: np.ndarray) -> tuple[float, str]:
             result = sm.Logit(y, X).fit(disp=0, method="newton", maxiter=100)
         except np.linalg.LinAlgError:
             result = sm.Logit(y, X).fit(disp=0, method="bfgs", maxiter=500)
-    note = "perfect or quasi-perfect separation" if any(issubclass(w.category, (PerfectSeparationWarning, ConvergenceWarning)) for w in caught) else ""
-    return float(result.llf), note
+    fitted = np.asarray(result.predict())
+    separated = bool(np.any((fitted < SEPARATED_PROBABILITY) | (fitted > 1 - SEPARATED_PROBABILITY)))
+    warned = any(issubclass(w.category, (PerfectSeparationWarning, ConvergenceWarning)) for w in caught)
+    return float(result.llf), "perfect or quasi-perfect separation" if separated or warned else ""
 
 
 def _independent_columns(X: np.ndarray) -> np.ndarray:
@@ -133,18 +149,21 @@ def _independent_columns(X: np.ndarray) -> np.ndarray:
     return X[:, keep]
 
 
-def conditional_logit_llf(y: np.ndarray, X: np.ndarray, codes: np.ndarray) -> float:
-    """Conditional log-likelihood maximised over the slopes (strata intercepts conditioned out)."""
+def conditional_logit_llf(y: np.ndarray, X: np.ndarray, codes: np.ndarray) -> tuple[float, bool]:
+    """Conditional log-likelihood maximised over the slopes (strata intercepts conditioned out), and whether
+    the fit separates (within some stratum the linear predictor spreads the classes to probabilities 0 and 1)."""
     from statsmodels.discrete.conditional_models import ConditionalLogit
 
     if X.shape[1] == 0:
-        return 0.0  # the null conditional likelihood is a constant; only differences matter
+        return 0.0, False  # the null conditional likelihood is a constant; only differences matter
     model = ConditionalLogit(y, X, groups=codes)
     null = model.loglike(np.zeros(X.shape[1]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = model.fit(disp=0, method="bfgs", maxiter=500)
-    return float(result.llf - null)
+    eta = _within(X @ np.asarray(result.params)[:, None], codes)[:, 0]
+    separated = bool(np.abs(eta).max() > -np.log(SEPARATED_PROBABILITY)) if eta.size else False
+    return float(result.llf - null), separated
 
 
 def logit_lr_test(y: np.ndarray, covariates: np.ndarray, tested: np.ndarray, codes: np.ndarray) -> tuple[float, int, float, str, str]:
@@ -162,10 +181,16 @@ def logit_lr_test(y: np.ndarray, covariates: np.ndarray, tested: np.ndarray, cod
         if df == 0:
             return np.nan, 0, np.nan, "conditional-logit-lrt", "the tested variable does not vary within the strata"
         # demeaning within strata leaves the conditional likelihood unchanged and helps BFGS
-        lr = 2 * (conditional_logit_llf(y_k, full, codes_k) - conditional_logit_llf(y_k, reduced, codes_k))
-        return max(lr, 0.0), df, float(stats.chi2.sf(max(lr, 0.0), df)), "conditional-logit-lrt", ""
+        llf_full, sep_full = conditional_logit_llf(y_k, full, codes_k)
+        llf_reduced, sep_reduced = conditional_logit_llf(y_k, reduced, codes_k)
+        lr = max(2 * (llf_full - llf_reduced), 0.0)
+        if sep_full or sep_reduced:
+            return lr, df, np.nan, "conditional-logit-lrt", "perfect or quasi-perfect separation: the LR test is not valid (n/a)"
+        return lr, df, float(stats.chi2.sf(lr, df)), "conditional-logit-lrt", ""
     if informative.sum() in (0, len(y)):
         return np.nan, 0, np.nan, "logit-lrt", "the binary variable is constant"
+    if covariates.shape[1] == 0 and np.all((informative == 0) | (informative == sizes)):
+        return np.nan, 0, np.nan, "logit-lrt", "the binary variable is determined by the conditioning set (a tautology)"
     base = np.hstack([np.ones((len(y), 1)), _dummies(pd.Series(codes)), covariates])
     reduced = _independent_columns(base)
     full = _independent_columns(np.hstack([reduced, tested]))
@@ -175,7 +200,9 @@ def logit_lr_test(y: np.ndarray, covariates: np.ndarray, tested: np.ndarray, cod
     llf_r, note_r = _logit_llf(y, reduced)
     llf_f, note_f = _logit_llf(y, full)
     lr = max(2 * (llf_f - llf_r), 0.0)
-    return lr, df, float(stats.chi2.sf(lr, df)), "logit-lrt", note_f or note_r
+    if note_f or note_r:
+        return lr, df, np.nan, "logit-lrt", "perfect or quasi-perfect separation: the LR test is not valid (n/a)"
+    return lr, df, float(stats.chi2.sf(lr, df)), "logit-lrt", ""
 
 
 def stratified_g_test(a: pd.Series, b: pd.Series, codes: np.ndarray) -> tuple[float, int, float, str]:
@@ -193,20 +220,82 @@ def stratified_g_test(a: pd.Series, b: pd.Series, codes: np.ndarray) -> tuple[fl
     return float(g_total), int(dof_total), float(stats.chi2.sf(g_total, dof_total)), ""
 
 
-def ci_test(frame: pd.DataFrame, left: str, right: str, given=(), kinds: dict[str, str] | None = None) -> CITest:
-    """Test ``left _||_ right | given`` on the columns of ``frame``; ``kinds`` maps column -> kind."""
+def _numeric_columns(series: pd.Series, kind: str) -> np.ndarray:
+    """A variable as GCM columns: itself (binary, continuous) or one indicator per level but one (categorical)."""
+    return series.to_numpy(dtype=np.float64)[:, None] if kind != "categorical" else _dummies(series)
+
+
+def _varies_within(data: pd.DataFrame, column: str, clusters: str) -> bool:
+    return bool((data.groupby(clusters, sort=False)[column].nunique() > 1).any())
+
+
+def ci_test(frame: pd.DataFrame, left: str, right: str, given=(), kinds: dict[str, str] | None = None,
+            clusters: str | None = None, method: str = "auto") -> CITest:
+    """Test ``left _||_ right | given`` on the columns of ``frame``; ``kinds`` maps column -> kind.
+
+    ``clusters`` names the column whose rows are not independent (the image id); see the module docstring.
+    """
     given = tuple(given)
     kinds = kinds or {}
     columns = [left, right, *given]
-    for col in columns:
+    if method not in METHODS:
+        raise CausaliqaError("ci_test", "method", f"one of {METHODS}", repr(method))
+    for col in columns + ([clusters] if clusters else []):
         if col not in frame.columns:
             raise CausaliqaError("ci_test", "column", f"one of {list(frame.columns)}", repr(col))
+    for col in columns:
         if kinds.get(col, "continuous") not in KINDS:
             raise CausaliqaError("ci_test", f"kinds[{col!r}]", f"one of {KINDS}", repr(kinds[col]))
-    if len(set(columns)) != len(columns):
+    if len(set(columns)) != len(columns) or clusters in columns:
         raise CausaliqaError("ci_test", None, "distinct variables on each side and in the conditioning set", columns)
-    data = frame[columns].dropna()
+    data = frame[columns + ([clusters] if clusters else [])].dropna()
     kind = {c: kinds.get(c, "continuous") for c in columns}
+    note = ""
+    if clusters and len(data):
+        varying = [c for c in columns if _varies_within(data, c, clusters)]
+        if not varying:  # image-level variables: one row per image
+            data = data.groupby(clusters, sort=False).first().reset_index()
+            clusters, note = None, "one row per image id (every variable is constant within an image)"
+        elif len(varying) == 1 and varying[0] in (left, right) and kind[varying[0]] != "categorical" and method != "gcm":
+            side = varying[0]
+            data = data.groupby(clusters, sort=False).agg({c: ("mean" if c == side else "first") for c in columns}).reset_index()
+            kind = {**kind, side: "continuous"}
+            clusters, note = None, f"{side} averaged per image id (the other variables are constant within an image)"
+            return _with_note(_parametric(data, left, right, given, kind), note)
+    if len(data) < 5:
+        return CITest(left, right, given, "none", np.nan, 0, np.nan, len(data), 0, f"only {len(data)} complete rows")
+    many_levels = any(kind[c] == "categorical" and data[c].nunique() > MANY_LEVELS + 1 for c in (left, right))
+    use_gcm = method == "gcm" or (method == "auto" and (clusters is not None or many_levels
+                                                          or any(kind[c] == "continuous" for c in given)))
+    result = _gcm(data, left, right, given, kind, clusters) if use_gcm else _parametric(data, left, right, given, kind)
+    return _with_note(result, note)
+
+
+def _with_note(result: CITest, note: str) -> CITest:
+    if not note:
+        return result
+    from dataclasses import replace
+
+    return replace(result, note="; ".join(n for n in (result.note, note) if n))
+
+
+def _gcm(data: pd.DataFrame, left: str, right: str, given: tuple, kind: dict, clusters: str | None) -> CITest:
+    from causaliqa.stats.gcm import gcm_test
+
+    strata_cols = [c for c in given if kind[c] != "continuous"]
+    cont = [c for c in given if kind[c] == "continuous"]
+    codes = _strata_codes(data, strata_cols)
+    continuous = np.column_stack([data[c].to_numpy(dtype=np.float64) for c in cont]) if cont else np.zeros((len(data), 0))
+    a, b = (left, right) if kind[left] != "categorical" or kind[right] == "categorical" else (right, left)
+    b_constant = clusters is not None and not _varies_within(data, b, clusters)
+    res = gcm_test(_numeric_columns(data[a], kind[a]), _numeric_columns(data[b], kind[b]), codes, continuous,
+                   data[clusters].to_numpy() if clusters else None, b_constant)
+    method = "gcm" + ("-clustered" if clusters else "") + ("-permutation" if res.calibration == "permutation" else "")
+    note = "" if np.isfinite(res.p_value) else "no variation left after adjusting for the conditioning set"
+    return CITest(left, right, given, method, res.statistic, res.df, res.p_value, len(data), int(codes.max() + 1), note)
+
+
+def _parametric(data: pd.DataFrame, left: str, right: str, given: tuple, kind: dict) -> CITest:
     strata_cols = [c for c in given if kind[c] != "continuous"]
     cont_given = [c for c in given if kind[c] == "continuous"]
     codes = _strata_codes(data, strata_cols)

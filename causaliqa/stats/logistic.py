@@ -21,6 +21,7 @@ class BatchedLogit:
     one_class: np.ndarray  # (G,) bool
     separated: np.ndarray  # (G,) bool
     iterations: int
+    last: np.ndarray | None = None  # (G, p) the last finite iterate: for a separated fit, it points the separating way
 
     @property
     def usable(self) -> np.ndarray:
@@ -75,7 +76,7 @@ def fit_logit_batched(X: np.ndarray, y: np.ndarray, mask: np.ndarray | None = No
     separated = ~one_class & (eta_final > SEPARATION_LIMIT)
     coef = beta.copy()
     coef[one_class | separated] = np.nan
-    return BatchedLogit(coef, converged & ~separated, one_class, separated, it)
+    return BatchedLogit(coef, converged & ~separated, one_class, separated, it, beta)
 
 
 def predict_proba(X: np.ndarray, coef: np.ndarray) -> np.ndarray:
@@ -129,4 +130,4 @@ def _fit_intercept_slope(z: np.ndarray, y: np.ndarray, w: np.ndarray | None, one
     separated = ~one_class & runaway_any
     coef = beta.copy()
     coef[one_class | separated] = np.nan
-    return BatchedLogit(coef, converged & ~separated, one_class, separated, it)
+    return BatchedLogit(coef, converged & ~separated, one_class, separated, it, beta)
