@@ -26,15 +26,17 @@ class PairAnalysis:
     point_wise: PointwisePredictability
     by_label: GroupedPredictability | None
     by_image: GroupedPredictability | None
+    n_images: int = 0
 
     def row(self) -> list:
+        """The paper's table row, correlations signed (absolute values would hide a sign disagreement)."""
         gw = self.group_wise
-        corr = [abs(gw.kendall.estimate), abs(gw.pearson.estimate), abs(gw.spearman.estimate)] if gw else ["n/a"] * 3
+        corr = [gw.kendall.estimate, gw.pearson.estimate, gw.spearman.estimate] if gw else ["n/a"] * 3
         return [self.m, self.q, self.point_wise.auc, self.point_wise.cross_entropy, *corr]
 
     def to_dict(self) -> dict:
         return {
-            "m": self.m, "q": self.q, "n_rows": self.n_rows,
+            "m": self.m, "q": self.q, "n_rows": self.n_rows, "n_images": self.n_images,
             "group_wise": self.group_wise.to_dict() if self.group_wise else None,
             "point_wise": self.point_wise.to_dict(),
             "by_label": self.by_label.to_dict() if self.by_label else None,
@@ -42,7 +44,7 @@ class PairAnalysis:
         }
 
 
-TABLE_HEADER = ["task model (M)", "IQA metric (Q)", "AUC", "CE", "|KRCC|", "|PLCC|", "|SRCC|"]
+TABLE_HEADER = ["task model (M)", "IQA metric (Q)", "AUC", "CE", "KRCC", "PLCC", "SRCC"]
 
 
 def analyse_pair(frame: pd.DataFrame, m: str, q: str, seed: int = 0, n_boot: int = 1000,
@@ -67,7 +69,7 @@ def analyse_pair(frame: pd.DataFrame, m: str, q: str, seed: int = 0, n_boot: int
         per_label = grouped_predictability(q_values, m_values, data["label"].to_numpy(), by="label", k=folds, seed=seed, n_boot=n_boot)
     if by_image and data["image_id"].value_counts().max() >= 2 * folds:
         per_image = grouped_predictability(q_values, m_values, data["image_id"].to_numpy(), by="image_id", k=folds, seed=seed, n_boot=n_boot)
-    return PairAnalysis(m, q, len(data), gw, pw, per_label, per_image)
+    return PairAnalysis(m, q, len(data), gw, pw, per_label, per_image, int(data["image_id"].nunique()))
 
 
 def group_table(frame: pd.DataFrame, m_columns: list[str], q_columns: list[str]) -> pd.DataFrame:
@@ -124,7 +126,7 @@ def analyse_mixtures(scores: pd.DataFrame, members: pd.DataFrame, m: str, q: str
         pw = pointwise_predictability(*args, seed=seed, n_boot=n_boot, splits=splits)
         aucs.append(pw.auc)  # NaN when M takes one value
         cis.append(pw.auc_ci)
-        if null is None and part[m].nunique() == 2:
+        if null is None and n_perm and part[m].nunique() == 2:
             null = permutation_null(*args, seed=seed, n_perm=n_perm, splits=splits)
     return MixtureAnalysis(m, q, tuple(fractions), tuple(aucs), tuple(cis), tuple(q_means), tuple(accs), null)
 

@@ -288,8 +288,9 @@ def analyze(
     for r in results:
         for g in (r.by_label, r.by_image):
             if g:
-                typer.echo(f"{r.m} ~ {r.q} | {g.by}: mAUC {g.mean_auc:.3f} (sd {g.std_auc:.3f}), mCE {g.mean_cross_entropy:.3f}; "
-                           f"{g.folds_used} folds used, {g.folds_one_class} one-class, {g.folds_separated} separated")
+                typer.echo(f"{r.m} ~ {r.q} | {g.by}: mAUC {g.mean_auc:.3f} [{g.auc_ci[0]:.3f}, {g.auc_ci[1]:.3f}] over "
+                           f"{g.folds_used} of {g.folds_total} folds ({g.folds_separated} separated, kept for AUC; excluded: "
+                           f"{g.folds_test_one_class} one-class test, {g.folds_train_one_class} one-class training), mCE {g.mean_cross_entropy:.3f}")
     if json_out:
         write_json_atomic(json_out, [r.to_dict() for r in results])
 

@@ -2,8 +2,11 @@
 
 A statement is over graph nodes (``Q _||_ M | Y``); each node is bound to one or more data columns
 (Q to several metrics, M to several task models), and the statement is tested once per choice of
-columns. A graph that predicts an independence the data reject (after Holm or Benjamini-Hochberg
-correction over every test run) is falsified by that test.
+columns. The multiple-testing family of a graph's verdict is the tests of the independences *that
+graph* implies, excluding proxy tests and tests that are not valid (n/a: separation, tautology, too
+few rows); Holm's correction runs within that family, so a graph is judged only by what it claims.
+A graph is falsified by a test in its family whose Holm-adjusted p-value is below alpha. The
+exploratory column (Benjamini-Hochberg over every valid test) lists dependences; it judges no graph.
 
 Nodes that cannot be conditioned on (the image X) may be given a *proxy* (image id, label). A test
 through a proxy is reported but never falsifies a graph: conditioning on the proxy does not fix the
@@ -40,23 +43,32 @@ class Statement:
 
 @dataclass(frozen=True)
 class TestedStatement:
-    """One statement tested on one choice of columns, with every graph's prediction."""
+    """One statement tested on one choice of columns, with every graph's prediction.
+
+    ``p_holm`` maps each graph whose verdict family holds this test to its Holm-adjusted p-value;
+    ``p_exploratory`` is the Benjamini-Hochberg value over every valid test (listing only).
+    """
 
     statement: Statement
     columns: dict[str, str]
     test: CITest
-    p_adjusted: float
-    rejected: bool
+    p_exploratory: float
+    rejected: bool  # exploratory: dependence listed
     predictions: dict[str, bool]  # graph name -> predicts independence
     proxy: str = ""
+    p_holm: dict[str, float] = field(default_factory=dict)
+    alpha: float = 0.05
+
+    def in_family(self, graph: str) -> bool:
+        return graph in self.p_holm
 
     def falsifies(self, graph: str) -> bool:
-        return not self.proxy and self.rejected and self.predictions.get(graph, False)
+        return self.in_family(graph) and self.p_holm[graph] < self.alpha
 
     def to_dict(self) -> dict:
         return {"statement": str(self.statement), "columns": dict(self.columns), "test": self.test.to_dict(),
-                "p_adjusted": self.p_adjusted, "rejected": self.rejected, "proxy": self.proxy,
-                "predicts_independence": dict(self.predictions)}
+                "p_exploratory": self.p_exploratory, "rejected": self.rejected, "proxy": self.proxy,
+                "predictions": dict(self.predictions), "p_holm": dict(self.p_holm)}
 
 
 @dataclass(frozen=True)
@@ -95,14 +107,20 @@ class VerdictTable:
             data = "n/a" if not t.test.tested else ("dependent" if t.rejected else "no evidence")
             cells = []
             for g in graphs:
-                mark = "_||_" if t.predictions[g] else "dep"
-                cells.append(f"{mark} FALSIFIED" if t.falsifies(g) else mark)
-            p = "n/a" if not t.test.tested else f"{t.p_adjusted:.2g}"
-            out.append([str(t.statement) + (f" [{t.proxy}]" if t.proxy else ""), cols, t.test.method, p, data, *cells, t.test.note or ""])
+                if not t.predictions[g]:
+                    cells.append("dep")
+                elif t.in_family(g):
+                    cells.append(f"_||_ p={t.p_holm[g]:.2g}" + (" FALSIFIED" if t.falsifies(g) else ""))
+                else:
+                    cells.append("_||_ (not in family)")
+            p = "n/a" if not t.test.tested else f"{t.test.p_value:.2g}"
+            pe = "n/a" if not t.test.tested else f"{t.p_exploratory:.2g}"
+            out.append([str(t.statement) + (f" [{t.proxy}]" if t.proxy else ""), cols, t.test.method, p, pe, data, *cells, t.test.note or ""])
         return out
 
     def header(self) -> list[str]:
-        return ["statement", "columns", "test", f"p ({self.correction})", "data", *[v.graph for v in self.verdicts], "note"]
+        return ["statement", "columns", "test", "p", f"p ({self.correction}, exploratory)", "data",
+                *[f"{v.graph} (Holm)" for v in self.verdicts], "note"]
 
     def to_dict(self) -> dict:
         return {"alpha": self.alpha, "correction": self.correction, "proxies": {k: list(v) for k, v in self.proxies.items()},
@@ -146,8 +164,12 @@ def candidate_statements(graphs: list[CausalGraph], testable: list[str], proxied
 
 def graph_verdicts(frame: pd.DataFrame, graphs: list[CausalGraph], columns: dict[str, list[str]], kinds: dict[str, str],
                    proxies: dict[str, list[str]] | None = None, alpha: float = 0.05, correction: str = "holm",
-                   max_given: int = 2, queries: list[str] = ()) -> VerdictTable:
-    """Test every candidate statement on the data and mark the graphs each rejection falsifies."""
+                   max_given: int = 2, queries: list[str] = (), clusters: str | None = None) -> VerdictTable:
+    """Test every candidate statement on the data and mark the graphs each rejection falsifies.
+
+    ``clusters``: the column whose rows are variants of one unit (the image id); the tests respect it.
+    ``correction`` applies to the exploratory listing; verdicts use Holm within each graph's family.
+    """
     proxies = {k: list(v) for k, v in (proxies or {}).items()}
     if not graphs:
         raise CausaliqaError("graph_verdicts", "graphs", "at least one graph", "none")
@@ -169,19 +191,26 @@ def graph_verdicts(frame: pd.DataFrame, graphs: list[CausalGraph], columns: dict
                 continue
             seen.add(key)
             cols = [c for n in st.given for c in (proxies[n] if n in proxies else [used[n]])]
-            test = ci_test(frame, used[st.left], used[st.right], cols, kinds)
+            involved = {used[st.left], used[st.right], *cols}
+            test = ci_test(frame, used[st.left], used[st.right], cols, kinds,
+                           clusters=clusters if clusters and clusters in frame.columns and clusters not in involved else None)
             raw.append((st, used, test, proxy_text))
-    p_adj = adjust_pvalues([t.p_value for _, _, t, _ in raw], correction)
+    p_exploratory = adjust_pvalues([t.p_value for _, _, t, _ in raw], correction)
     predictions = {st.key: {g.name: bool(g.is_separated(st.left, st.right, st.given, explain=False)) for g in graphs} for st in statements}
+    holm: list[dict[str, float]] = [{} for _ in raw]
+    for g in graphs:  # each graph's family: the valid, non-proxy tests of independences it implies
+        family = [i for i, (st, _, test, proxy) in enumerate(raw) if predictions[st.key][g.name] and not proxy and test.tested]
+        for i, p in zip(family, adjust_pvalues([raw[i][2].p_value for i in family], "holm")):
+            holm[i][g.name] = float(p)
     tests = tuple(
-        TestedStatement(st, used, test, float(p), bool(np.isfinite(p) and p < alpha), predictions[st.key], proxy)
-        for (st, used, test, proxy), p in zip(raw, p_adj)
+        TestedStatement(st, used, test, float(p), bool(np.isfinite(p) and p < alpha), predictions[st.key], proxy, holm[i], alpha)
+        for i, ((st, used, test, proxy), p) in enumerate(zip(raw, p_exploratory))
     )
     verdicts = tuple(
         GraphVerdict(
             g.name,
             tuple(f"{t.statement} ({', '.join(f'{n}={c}' for n, c in t.columns.items())})" for t in tests if t.falsifies(g.name)),
-            sum(1 for t in tests if t.predictions[g.name] and not t.proxy and t.test.tested),
+            sum(1 for t in tests if t.in_family(g.name)),
             tuple(f"{t.statement} ({', '.join(f'{n}={c}' for n, c in t.columns.items())})"
                   for t in tests if not t.predictions[g.name] and not t.proxy and t.test.tested and not t.rejected),
         )

@@ -37,7 +37,10 @@ def test_analyze_table_and_json(tmp_path):
     data = json.loads((tmp_path / "r.json").read_text())
     good, noise = data
     assert good["point_wise"]["auc"] > 0.7 and abs(noise["point_wise"]["auc"] - 0.5) < 0.08
-    groups = frame.groupby(["corruption", "severity"])[["good.score", "model.correct"]].mean()
+    # the paper's groups: corruption x severity only, the clean images are not a group
+    corrupted = frame[frame["corruption"] != "clean"]
+    groups = corrupted.groupby(["corruption", "severity"])[["good.score", "model.correct"]].mean()
+    assert good["group_wise"]["n_groups"] == len(groups)
     assert good["group_wise"]["spearman"]["estimate"] == stats.spearmanr(groups["good.score"], groups["model.correct"]).statistic
     assert good["by_image"]["n_groups"] == 150 and good["by_label"]["n_groups"] == 30
     assert "task model (M)" in result.output and "image_id: mAUC" in result.output

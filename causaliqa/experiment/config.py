@@ -42,7 +42,7 @@ class CITestSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enabled: bool = True
     alpha: float = Field(0.05, gt=0, lt=1)
-    correction: Literal["holm", "bh"] = "holm"
+    correction: Literal["holm", "bh"] = "holm"  # for the exploratory listing; verdicts use Holm within each graph
     max_given: int = Field(2, ge=0, le=4)
     queries: list[str] = []
 
@@ -56,6 +56,9 @@ class AnalysesSpec(BaseModel):
     mixtures: bool = True
     n_boot: int = Field(1000, ge=10)
     folds: int = Field(5, ge=2)
+    splits: int = Field(10, ge=1)  # repeated 80/20 splits by image id (point-wise and mixtures)
+    clean_group: bool = False  # group-wise correlations over corruption x severity only, as the paper; True adds clean
+    null_permutations: int = Field(200, ge=0)  # mixtures: permutations for the no-association band (0: none)
     ci_tests: CITestSpec = CITestSpec()
 
 

@@ -101,13 +101,15 @@ def analyse_experiment(exp: Experiment, scoring: ScoreSummary | None = None) -> 
         raise CausaliqaError(str(exp.out / "scores.parquet"), None, "scored rows for the experiment's images", "none")
     pairs = tuple(
         analyse_pair(scored, m, q, seed=exp.spec.seed, n_boot=spec.n_boot, group_wise=spec.group_wise,
-                     by_label=spec.by_label, by_image=spec.by_image, folds=spec.folds)
+                     by_label=spec.by_label, by_image=spec.by_image, folds=spec.folds, splits=spec.splits,
+                     clean_group=spec.clean_group)
         for m in m_cols for q in q_cols
     )
     members = load_mixtures(exp.out)
     mixtures: tuple[MixtureAnalysis, ...] = ()
     if spec.mixtures and not members.empty:
-        mixtures = tuple(analyse_mixtures(frame, members, m, q, seed=exp.spec.seed, n_boot=spec.n_boot) for m in m_cols for q in q_cols)
+        mixtures = tuple(analyse_mixtures(frame, members, m, q, seed=exp.spec.seed, n_boot=spec.n_boot, splits=spec.splits,
+                                          n_perm=spec.null_permutations) for m in m_cols for q in q_cols)
     # point-wise analyses use every variant; the verdict uses the designed variants, not the mixtures' duplicates
     verdict, note = None, ""
     if spec.ci_tests.enabled:
@@ -115,7 +117,7 @@ def analyse_experiment(exp: Experiment, scoring: ScoreSummary | None = None) -> 
         columns = {n: list(b.columns) for n, b in exp.bindings.items() if b.kind != "image"}
         verdict = graph_verdicts(data, list(exp.graphs), columns, exp.kinds(), proxies={k: list(v) for k, v in exp.proxies.items()},
                                  alpha=spec.ci_tests.alpha, correction=spec.ci_tests.correction,
-                                 max_given=spec.ci_tests.max_given, queries=spec.ci_tests.queries)
+                                 max_given=spec.ci_tests.max_given, queries=spec.ci_tests.queries, clusters="image_id")
     return ExperimentResults(exp, scoring, len(scored), pairs, group_table(scored, m_cols, q_cols), mixtures, verdict, note,
                              time.perf_counter() - started)
 

@@ -33,58 +33,41 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _corr(c) -> str:
+    return f"{c.estimate:+.3f} [{c.ci_low:+.2f}, {c.ci_high:+.2f}]"
+
+
 def _blocks(results, figures: dict[str, list[Path]]) -> list[tuple]:
-    """The report as a list of blocks, rendered to Markdown and HTML alike."""
+    """The report as a list of blocks, rendered to Markdown and HTML alike: findings first, tests in an appendix."""
+    from causaliqa.report.findings import conventions, findings, graph_state
+
     exp = results.experiment
     spec = exp.spec
     b: list[tuple] = [("h1", f"{spec.name}: causaliqa report")]
     if spec.description:
         b.append(("p", " ".join(spec.description.split())))
+    b.append(("h2", "Findings"))
+    b += [("p", text) for text in findings(results)]
     corr = sorted(set(results.groups["corruption"]) - {"clean"})
     sev = sorted(set(int(s) for s in results.groups["severity"]) - {0})
-    ids = results.n_rows
-    b.append(("p", f"{ids} scored variants; corruptions: {', '.join(corr) or 'none'}; severities: {', '.join(map(str, sev)) or 'none'}. "
-                   f"Seed {spec.seed}. Bindings: " + "; ".join(f"{n} = {', '.join(short_name(c) for c in bd.columns) or 'the images'}"
-                                                             for n, bd in exp.bindings.items()) + "."))
+    data_line = (f"Data: {results.n_rows} scored variants; corruptions: {', '.join(corr) or 'none'}; severities: "
+                 f"{', '.join(map(str, sev)) or 'none'}. Bindings: " + "; ".join(
+                     f"{n} = {', '.join(short_name(c) for c in bd.columns) or 'the images'}" for n, bd in exp.bindings.items()) + ".")
     if results.scoring:
         s = results.scoring
-        b.append(("p", f"Scoring: {s.scored} variants scored, {s.skipped} reused from the store, {s.failed} failed, "
-                       f"{s.images_per_second:.1f} img/s."))
-    # verdict first: it is what the report is for
-    if results.verdict:
-        v = results.verdict
-        b.append(("h2", "Verdict per graph"))
-        b.append(("p", f"Each graph's implied independencies among the bound variables were tested at alpha = {v.alpha} "
-                       f"({'Holm' if v.correction == 'holm' else 'Benjamini-Hochberg'} correction over all {len(v.tests)} tests). "
-                       "A graph is falsified when the data reject an independence it implies; a dependence it allows but the "
-                       "data do not show is listed, not held against it (it can be a lack of power)."))
-        b.append(("table", ["graph", "verdict", "falsified by", "independence tests it implies", "allowed dependences not found (tests)"],
-                  [[g.graph, "FALSIFIED" if g.falsified else "not contradicted", "; ".join(g.falsified_by) or "-",
-                    str(g.predicted_independent), str(len(g.dependences_not_found))] for g in v.verdicts]))
-        if not any(g.predicted_independent for g in v.verdicts):
-            b.append(("p", "None of these graphs implies an independence among the bound low-dimensional variables: in each, "
-                           "the image X lies on every path between them, and X cannot be conditioned on. These data cannot "
-                           "falsify them; the tests below measure the dependences the graphs allow."))
-        b.append(("h2", "Graphs x tests"))
-        b.append(("p", "'_||_': the graph implies independence (d-separation); 'dep': it does not. 'data': dependent when the "
-                       "adjusted p-value is below alpha. Tests through a proxy are marked [X ~ proxy] and never falsify."))
-        b.append(("table", v.header(), v.rows()))
-        for node, cols in exp.proxies.items():
-            for col in cols:
-                b.append(("p", f"Proxy {node} ~ {col}: {PROXY_MEANING[col]}"))
-        if results.verdict_note:
-            b.append(("p", f"Rows: {results.verdict_note}."))
+        data_line += f" Scoring: {s.scored} variants scored, {s.skipped} reused from the store, {s.failed} failed, {s.images_per_second:.1f} img/s."
+    b.append(("p", data_line))
     b.append(("h2", "Predictability of M from Q (paper Tables 1-4)"))
-    b.append(("p", "AUC and CE: logistic P(M | Q) fitted on 80 % of the image ids, evaluated on the other 20 % (all variants of "
-                   "an id on one side); 95 % bootstrap CI over test ids. |KRCC|, |PLCC|, |SRCC|: group-wise correlation of mean Q "
-                   "and accuracy over (corruption, severity) groups."))
     rows = []
     for p in results.pairs:
-        gw = p.group_wise
-        rows.append([short_name(p.m), short_name(p.q), f"{_fmt(p.point_wise.auc)} {_ci(p.point_wise.auc_ci)}",
-                     f"{_fmt(p.point_wise.cross_entropy)} {_ci(p.point_wise.cross_entropy_ci)}",
-                     *([f"{_fmt(abs(c.estimate))} (p {c.p_value:.2g})" for c in (gw.kendall, gw.pearson, gw.spearman)] if gw else ["n/a"] * 3)])
-    b.append(("table", ["task model (M)", "IQA metric (Q)", "AUC [95 % CI]", "CE [95 % CI]", "|KRCC|", "|PLCC|", "|SRCC|"], rows))
+        gw, pw = p.group_wise, p.point_wise
+        rows.append([short_name(p.m), short_name(p.q), f"{p.n_rows} / {p.n_images}", f"{_fmt(pw.auc)} {_ci(pw.auc_ci)}",
+                     f"{_fmt(pw.auc_range[0])}-{_fmt(pw.auc_range[1])}", f"{_fmt(pw.cross_entropy)} {_ci(pw.cross_entropy_ci)}",
+                     *([_corr(c) for c in (gw.kendall, gw.pearson, gw.spearman)] if gw else ["n/a"] * 3),
+                     str(gw.n_groups) if gw else "n/a"])
+    b.append(("table", ["task model (M)", "IQA metric (Q)", "rows / images", "AUC [95 % CI]", "AUC over splits",
+                        "CE [95 % CI]", "KRCC [CI]", "PLCC [CI]", "SRCC [CI]", "groups"], rows))
+    b.append(("p", conventions(results)))
     b += [("img", f, cap) for f, cap in ((figures.get("accuracy_vs_quality"), "Accuracy against mean Q per (corruption, severity) group (paper Fig 3/5/7)."),
                                          (figures.get("auc"), "Point-wise AUC with 95 % bootstrap CIs.")) if f]
     b.append(("h2", "Conditioning on the label and on the image content (paper Fig 20, App. G)"))
@@ -92,23 +75,49 @@ def _blocks(results, figures: dict[str, list[Path]]) -> list[tuple]:
     for p in results.pairs:
         for g in (p.by_label, p.by_image):
             if g:
-                rows.append([short_name(p.m), short_name(p.q), g.by, f"{_fmt(g.mean_auc)} ± {_fmt(g.std_auc)}",
-                             f"{_fmt(g.mean_cross_entropy)} ± {_fmt(g.std_cross_entropy)}", str(g.n_groups), str(g.folds_used),
-                             str(g.folds_one_class), str(g.folds_separated)])
-    b.append(("table", ["M", "Q", "given", "mAUC ± sd", "mCE ± sd", "groups", "folds used", "one-class folds", "separated folds"], rows))
+                rows.append([short_name(p.m), short_name(p.q), g.by, f"{_fmt(g.mean_auc)} {_ci(g.auc_ci)}", _fmt(g.mean_cross_entropy),
+                             f"{g.groups_used} of {g.n_groups}", f"{g.folds_used} of {g.folds_total}", str(g.folds_separated),
+                             str(g.folds_test_one_class), str(g.folds_train_one_class)])
+    b.append(("table", ["M", "Q", "given", "mAUC [95 % CI over groups]", "mCE (non-separated folds)", "groups used", "folds used",
+                        "of which separated (AUC only)", "excluded: one-class test fold", "excluded: one-class training fold"], rows))
     if figures.get("conditioning"):
-        b.append(("img", figures["conditioning"], "Mean AUC (± sd over folds) of one logistic model per label and per image id."))
+        b.append(("img", figures["conditioning"], "Mean fold AUC of one logistic model per label and per image id, 95 % CI over groups."))
     if results.mixtures:
         b.append(("h2", "Mild-corruption mixtures (paper §6.3)"))
-        b.append(("table", ["M", "Q", "p_c values", "mAUC over p_c", "AUC at smallest p_c", "AUC at largest p_c"],
-                  [[short_name(m.m), short_name(m.q), str(len(m.fractions)), _fmt(m.mean_auc), _fmt(m.auc[0]), _fmt(m.auc[-1])]
+        b.append(("table", ["M", "Q", "p_c values", "mAUC over p_c", "AUC at smallest p_c [CI]", "AUC at largest p_c [CI]", "no-association band"],
+                  [[short_name(m.m), short_name(m.q), str(len(m.fractions)), _fmt(m.mean_auc), f"{_fmt(m.auc[0])} {_ci(m.auc_ci[0])}",
+                    f"{_fmt(m.auc[-1])} {_ci(m.auc_ci[-1])}", _ci((m.null.low, m.null.high)) if m.null else "n/a"]
                    for m in results.mixtures]))
-        for key, cap in (("mixture_distributions", "Distribution of Q per p_c (paper Fig 21)."), ("mixture_auc", "AUC against p_c (paper Fig 22).")):
+        for key, cap in (("mixture_distributions", "Distribution of Q per p_c (paper Fig 21)."),
+                         ("mixture_auc", "AUC against p_c with 95 % CIs; grey: the AUC's range with M permuted across images (paper Fig 22).")):
             if figures.get(key):
                 b.append(("img", figures[key], cap))
+    if results.verdict:
+        v = results.verdict
+        b.append(("h2", "Verdict per graph"))
+        b.append(("p", "A graph is falsified when the data reject an independence it implies: Holm's correction within the "
+                       f"valid tests of that graph's own implied independences, alpha = {v.alpha}. 'Untestable with these "
+                       "variables': the graph implies no independence among the bound variables that can be tested. A "
+                       "dependence a graph allows but the data do not show is listed, not held against it (it can be a lack of power)."))
+        b.append(("table", ["graph", "verdict", "falsified by", "tests in its family", "allowed dependences not found"],
+                  [[g.graph, graph_state(g), "; ".join(g.falsified_by) or "-", str(g.predicted_independent),
+                    str(len(g.dependences_not_found))] for g in v.verdicts]))
     b.append(("h2", "Graphs"))
     for g in exp.graphs:
         b.append(("img", figures[f"dag_{g.name}"], f"{g.title or g.name}: {' '.join(g.description.split())}"))
+    if results.verdict:
+        v = results.verdict
+        b.append(("h2", "Appendix: conditional-independence tests"))
+        b.append(("p", "'_||_': the graph implies independence (d-separation), with its Holm-adjusted p-value when the test is in "
+                       "its family; 'dep': it does not. 'p' is the test's own p-value; the exploratory column "
+                       f"({'Holm' if v.correction == 'holm' else 'Benjamini-Hochberg'} over every valid test) judges no graph. "
+                       "Tests through a proxy are marked [X ~ proxy] and never falsify; n/a tests say why in the note."))
+        b.append(("table", v.header(), v.rows()))
+        for node, cols in exp.proxies.items():
+            for col in cols:
+                b.append(("p", f"Proxy {node} ~ {col}: {PROXY_MEANING[col]}"))
+        if results.verdict_note:
+            b.append(("p", f"Rows: {results.verdict_note}."))
     b.append(("p", f"Reproduce: causaliqa run {exp.source}. All numbers are in results.json."))
     return b
 
@@ -221,17 +230,21 @@ def summary_lines(results) -> list[str]:
     rows = []
     for p in results.pairs:
         gw = p.group_wise
-        corr = [f"{abs(c.estimate):.3f}" for c in (gw.kendall, gw.pearson, gw.spearman)] if gw else ["n/a"] * 3
+        corr = [f"{c.estimate:+.3f}" for c in (gw.kendall, gw.pearson, gw.spearman)] if gw else ["n/a"] * 3
         label = f"{p.by_label.mean_auc:.3f}" if p.by_label else "n/a"
         image = f"{p.by_image.mean_auc:.3f}" if p.by_image else "n/a"
         rows.append([short_name(p.m), short_name(p.q), f"{p.point_wise.auc:.3f}", f"{p.point_wise.cross_entropy:.3f}", *corr, label, image])
-    lines.append(format_table(["task model (M)", "IQA metric (Q)", "AUC", "CE", "|KRCC|", "|PLCC|", "|SRCC|", "mAUC|Y", "mAUC|image"], rows))
+    lines.append(format_table(["task model (M)", "IQA metric (Q)", "AUC", "CE", "KRCC", "PLCC", "SRCC", "mAUC|Y", "mAUC|image"], rows))
     if results.mixtures:
-        lines += ["", "mild-corruption mixtures: " + "; ".join(f"{short_name(m.q)} mAUC {m.mean_auc:.3f}" for m in results.mixtures)]
+        null = next((m.null for m in results.mixtures if m.null), None)
+        band = f" (no-association band [{null.low:.3f}, {null.high:.3f}])" if null else ""
+        lines += ["", "mild-corruption mixtures: " + "; ".join(f"{short_name(m.q)} mAUC {m.mean_auc:.3f}" for m in results.mixtures) + band]
     if results.verdict:
+        from causaliqa.report.findings import graph_state
+
         v = results.verdict
-        lines += ["", f"CI tests ({len(v.tests)}, {v.correction}, alpha {v.alpha}):"]
+        lines += ["", f"graphs (Holm within each graph's implied independences, alpha {v.alpha}; {len(v.tests)} tests in the appendix):"]
         for g in v.verdicts:
-            state = f"FALSIFIED by {len(g.falsified_by)} test(s): {'; '.join(g.falsified_by[:3])}" if g.falsified else "not contradicted"
-            lines.append(f"  {g.graph}: {state} ({g.predicted_independent} tested independences implied)")
+            state = f"FALSIFIED by {len(g.falsified_by)} test(s): {'; '.join(g.falsified_by[:3])}" if g.falsified else graph_state(g)
+            lines.append(f"  {g.graph}: {state}")
     return lines

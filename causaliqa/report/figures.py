@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +29,13 @@ def _plt():
 
 
 def save_figure(fig, stem: Path) -> list[Path]:
+    from causaliqa.atomic import atomic_path
+
     written = []
     for suffix in ("png", "pdf"):
         path = stem.with_suffix(f".{suffix}")
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp.{suffix}")
-        fig.savefig(tmp, dpi=150, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=150, bbox_inches="tight", format=suffix)
         written.append(path)
     _plt().close(fig)
     return written
@@ -85,14 +84,17 @@ def auc_with_ci(pairs, stem: Path) -> list[Path]:
 
 
 def conditioning(pairs, stem: Path) -> list[Path]:
-    """Paper Fig 20: mean AUC (± sd over folds) of per-label and per-image logistic models."""
+    """Paper Fig 20: mean fold AUC of per-label and per-image logistic models, 95 % CI over groups."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(pairs), 3.2))
     x = np.arange(len(pairs))
     for offset, attr, colour in ((-0.18, "by_label", "tab:orange"), (0.18, "by_image", "tab:green")):
-        means = [getattr(p, attr).mean_auc if getattr(p, attr) else np.nan for p in pairs]
-        sds = [getattr(p, attr).std_auc if getattr(p, attr) else np.nan for p in pairs]
-        ax.bar(x + offset, means, width=0.34, yerr=sds, capsize=3, color=colour, label=f"given {attr[3:]} (5-fold CV)")
+        found = [getattr(p, attr) for p in pairs]
+        means = np.array([g.mean_auc if g else np.nan for g in found])
+        lo = np.array([g.auc_ci[0] if g else np.nan for g in found])
+        hi = np.array([g.auc_ci[1] if g else np.nan for g in found])
+        ax.bar(x + offset, means, width=0.34, yerr=[np.nan_to_num(means - lo), np.nan_to_num(hi - means)], capsize=3, color=colour,
+               label=f"given {attr[3:]} (folds stratified by M; CI over groups)")
     ax.axhline(0.5, color="grey", ls="--", lw=1)
     ax.set_xticks(x, [f"{short_name(p.q)}\n{short_name(p.m).removesuffix('.correct')}" for p in pairs], fontsize=7)
     ax.set_ylabel("mean AUC")
@@ -117,14 +119,23 @@ def mixture_distributions(data: pd.DataFrame, q_columns: list[str], stem: Path) 
 
 
 def mixture_auc(mixtures, stem: Path) -> list[Path]:
-    """Paper Fig 22: AUC of P(M | Q) against the corrupted fraction p_c; the legend gives the mean over p_c."""
+    """Paper Fig 22: AUC of P(M | Q) against the corrupted fraction p_c with 95 % CIs; the grey band is where the
+    AUC lands when M is permuted across images (no association); the legend, outside the axes, gives mAUC."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.0, 3.2))
+    fig, ax = plt.subplots(figsize=(6.8, 3.2))
+    nulls = [m.null for m in mixtures if m.null]
+    if nulls:
+        ax.axhspan(min(n.low for n in nulls), max(n.high for n in nulls), color="0.85", zorder=0,
+                   label="95 % range with M permuted (no association)")
     for mix in mixtures:
-        ax.plot(mix.fractions, mix.auc, marker="o", ms=3, label=f"{short_name(mix.q)} / {short_name(mix.m).removesuffix('.correct')} (mAUC {mix.mean_auc:.3f})")
+        line, = ax.plot(mix.fractions, mix.auc, marker="o", ms=3,
+                        label=f"{short_name(mix.q)} / {short_name(mix.m).removesuffix('.correct')} (mAUC {mix.mean_auc:.3f})")
+        lo = [c[0] for c in mix.auc_ci]
+        hi = [c[1] for c in mix.auc_ci]
+        ax.fill_between(mix.fractions, lo, hi, color=line.get_color(), alpha=0.12, lw=0)
     ax.axhline(0.5, color="grey", ls="--", lw=1)
     ax.set_xlabel("fraction of mildly corrupted images p_c")
-    ax.set_ylabel("AUC")
-    ax.legend(fontsize=6)
+    ax.set_ylabel("AUC (mean of 80/20 splits by image)")
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     fig.tight_layout()
     return save_figure(fig, stem)

@@ -1,0 +1,101 @@
+"""What an experiment found, in plain words, and the conventions behind every number (read from results only)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from causaliqa.report.figures import short_name
+
+
+def _f(x: float) -> str:
+    return "n/a" if x is None or x != x else f"{x:.2f}"
+
+
+def _ci(ci) -> str:
+    return f"[{_f(ci[0])}, {_f(ci[1])}]"
+
+
+def graph_state(verdict) -> str:
+    """A graph's verdict in words: falsified, not contradicted (by k tests), or untestable with these variables."""
+    if verdict.falsified:
+        return "FALSIFIED"
+    if verdict.predicted_independent == 0:
+        return "untestable with these variables"
+    return f"not contradicted ({verdict.predicted_independent} tests)"
+
+
+def findings(results) -> list[str]:
+    """One paragraph per topic: predictability, group-wise trends, conditioning, mixtures, graphs."""
+    out = []
+    for m in dict.fromkeys(p.m for p in results.pairs):
+        mine = sorted((p for p in results.pairs if p.m == m), key=lambda p: -np.nan_to_num(p.point_wise.auc, nan=-1))
+        if not mine:
+            continue
+        best = mine[0].point_wise
+        above = [short_name(p.q) for p in mine if p.point_wise.auc_ci[0] > 0.5]
+        chance = [short_name(p.q) for p in mine if p.point_wise.auc_ci[0] <= 0.5 <= p.point_wise.auc_ci[1]]
+        below = [short_name(p.q) for p in mine if p.point_wise.auc_ci[1] < 0.5]
+        text = (f"Correctness of {short_name(m).removesuffix('.correct')} is best predicted by {short_name(mine[0].q)}: AUC "
+                f"{_f(best.auc)} {_ci(best.auc_ci)} (mean of {best.splits} 80/20 splits by image; the splits ranged "
+                f"{_f(best.auc_range[0])}-{_f(best.auc_range[1])}).")
+        if above:
+            text += f" AUC above chance (95 % CI above 0.5): {', '.join(above)}."
+        if chance:
+            text += f" Indistinguishable from chance: {', '.join(chance)}."
+        if below:
+            text += f" Below 0.5 (the score runs against correctness as fitted on other images): {', '.join(below)}."
+        out.append(text)
+    trends = [p for p in results.pairs if p.group_wise]
+    if trends:
+        g = trends[0].group_wise
+        parts = [f"{short_name(p.q)} SRCC {p.group_wise.spearman.estimate:+.2f}" for p in trends]
+        text = f"Across the {g.n_groups} (corruption, severity) groups, mean quality tracks accuracy: {'; '.join(parts)}."
+        flipped = [short_name(p.q) for p in trends
+                   if np.sign(p.group_wise.spearman.estimate) != np.sign(p.group_wise.pearson.estimate)]
+        if flipped:
+            text += f" Spearman and Pearson disagree in sign for {', '.join(flipped)}: the trend is not monotone and linear alike."
+        out.append(text)
+    cond = [(p, p.by_image) for p in results.pairs if p.by_image]
+    if cond:
+        p, g = max(cond, key=lambda pg: np.nan_to_num(pg[1].mean_auc))
+        out.append(f"Holding the image fixed (App. G), {short_name(p.q)} still predicts correctness best: mAUC {_f(g.mean_auc)} "
+                   f"{_ci(g.auc_ci)} over {g.folds_used} folds of {g.groups_used} images.")
+    if results.mixtures:
+        null = next((m.null for m in results.mixtures if m.null), None)
+        parts = [f"{short_name(m.q)} {_f(m.mean_auc)}" for m in sorted(results.mixtures, key=lambda m: -np.nan_to_num(m.mean_auc))]
+        text = f"Mild-corruption mixtures (§6.3), mAUC over p_c: {'; '.join(parts)}."
+        if null:
+            text += f" With M permuted across images the AUC falls in {_ci((null.low, null.high))}: values inside it show no association."
+        out.append(text)
+    if results.verdict:
+        states = [f"{v.graph}: {graph_state(v)}" for v in results.verdict.verdicts]
+        text = "Graphs: " + "; ".join(states) + "."
+        if all(v.predicted_independent == 0 for v in results.verdict.verdicts):
+            text += (" None of them implies an independence among the bound variables that these data can test (each "
+                     "implication holds given the image X, which cannot be conditioned on), so the data cannot contradict them.")
+        out.append(text)
+    return out
+
+
+def conventions(results) -> str:
+    """Every statistical convention used, with its settings."""
+    spec = results.experiment.spec
+    a = spec.analyses
+    pw = results.pairs[0].point_wise if results.pairs else None
+    splits = pw.splits if pw else a.splits
+    return (
+        f"Conventions. Point-wise AUC and CE (paper §4.2): logistic P(M | Q) fitted on 80 % of the image ids and evaluated on "
+        f"the other 20 % (every variant of an image on one side, clean variants included), repeated over {splits} random "
+        f"splits; the reported value is the mean over splits, the spread their range, and the 95 % CI the percentile "
+        f"interval of a test-image bootstrap pooled over the splits ({a.n_boot} resamples in all). Group-wise KRCC, PLCC, "
+        f"SRCC: mean Q against accuracy over the (corruption, severity) groups"
+        f"{', the clean images a group of their own' if a.clean_group else ' (clean images are not a group, as in the paper)'}, "
+        f"signed, scipy's p-values, {a.n_boot}-resample bootstrap CIs over groups. Per label and per image (App. G): "
+        f"{a.folds}-fold CV within each group, folds stratified by M; a fold counts when its training and test parts hold "
+        f"both classes; separated training folds count for AUC (the slope's sign is known) but not for CE; every exclusion is "
+        f"counted below; CIs resample groups. Mixtures (§6.3): the point-wise procedure per p_c; the no-association band "
+        f"permutes M across images ({a.null_permutations} permutations). CI tests: rows are variants of images, so tests "
+        f"respect the image id (image-level variables on one row per image; otherwise the generalised covariance measure "
+        f"with spline adjustment and image-id cluster sums); a graph's verdict uses Holm within the valid tests of the "
+        f"independences that graph implies (alpha {a.ci_tests.alpha}); tests through a proxy never falsify. Seed {spec.seed}."
+    )
