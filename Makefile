@@ -19,6 +19,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 test: install
+	$(PY) -m ruff check --select F causaliqa tests benchmarks
 	$(PY) -m pytest -q tests
 
 demo: install

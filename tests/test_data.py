@@ -8,7 +8,7 @@ from PIL import Image
 
 from causaliqa import CausaliqaError
 from causaliqa.data import CORRUPTIONS, SEVERITIES, DatasetSpec, MixtureSpec, build_records, corrupt_image, prepare_image
-from causaliqa.data.datasets import mixture_members, read_imagenet_c, read_imagenet_val
+from causaliqa.data.datasets import read_imagenet_c, read_imagenet_val
 
 
 @pytest.fixture(scope="module")

@@ -127,12 +127,13 @@ def _reference_grouped_auc(q, m, groups, k, seed):
 
     from causaliqa.stats.predictability import stratified_folds
 
-    rng = np.random.default_rng(seed)
+    codes = np.unique(groups, return_inverse=True)[1]
+    folds = stratified_folds(m.astype(float), codes, k, np.random.default_rng(seed))  # the convention, shared
     aucs = []
     for g in np.unique(groups):
         rows = np.flatnonzero(groups == g)
         qs = (q[rows] - q[rows].mean()) / q[rows].std()
-        fold = stratified_folds(m[rows].astype(float), k, rng)
+        fold = folds[rows]
         for f in range(k):
             tr, te = fold != f, fold == f
             if len(set(m[rows][te])) < 2 or len(set(m[rows][tr])) < 2:
@@ -160,9 +161,13 @@ def test_grouped_predictability_keeps_separated_folds_and_matches_an_sklearn_loo
 def test_stratified_folds_put_both_classes_in_every_test_fold_when_possible():
     from causaliqa.stats.predictability import stratified_folds
 
-    m = np.array([1.0] * 12 + [0.0] * 4)
-    fold = stratified_folds(m, 4, np.random.default_rng(0))
-    assert all(set(m[fold == f]) == {0.0, 1.0} for f in range(4))
+    m = np.array([1.0] * 12 + [0.0] * 4 + [1.0] * 5 + [0.0] * 5)
+    codes = np.array([0] * 16 + [1] * 10)
+    fold = stratified_folds(m, codes, 4, np.random.default_rng(0))
+    for g in (0, 1):
+        rows = codes == g
+        assert all(set(m[rows & (fold == f)]) == {0.0, 1.0} for f in range(4))
+        assert np.bincount(fold[rows & (m == 1)], minlength=4).max() - np.bincount(fold[rows & (m == 1)], minlength=4).min() <= 1
 
 
 def test_kendall_from_counts_equals_per_resample_scipy():

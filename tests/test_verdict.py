@@ -1,6 +1,5 @@
 """Simulated data from a known graph: the true graph is not falsified, a wrong one is; `causaliqa simulate`."""
 
-import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner

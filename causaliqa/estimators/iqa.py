@@ -34,7 +34,6 @@ class PyiqaMetric(Estimator):
             raise CausaliqaError(where, None, f"a pyiqa no-reference metric{did_you_mean(metric, nr)}", repr(metric))
 
     def __init__(self, metric: str, weights: str | None = None, where: str = "estimator") -> None:
-        import pyiqa
         from pyiqa.default_model_configs import DEFAULT_CONFIGS
 
         super().__init__(f"iqa:{metric}" + (f"@{weights}" if weights else ""))

@@ -8,11 +8,10 @@ from __future__ import annotations
 import csv
 import os
 import warnings
-
-from causaliqa.errors import CausaliqaWarning
 from pathlib import Path
 
 from causaliqa.data.datasets import DatasetSpec
+from causaliqa.errors import CausaliqaWarning
 
 # file in skimage/data -> (ImageNet class index, class name)
 SKIMAGE_IMAGES = {

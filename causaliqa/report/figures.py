@@ -99,7 +99,7 @@ def conditioning(pairs, stem: Path) -> list[Path]:
     ax.set_xticks(x, [f"{short_name(p.q)}\n{short_name(p.m).removesuffix('.correct')}" for p in pairs], fontsize=7)
     ax.set_ylabel("mean AUC")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.01), ncol=2, frameon=False)  # above the bars
     fig.tight_layout()
     return save_figure(fig, stem)
 
@@ -132,7 +132,7 @@ def mixture_auc(mixtures, stem: Path) -> list[Path]:
                         label=f"{short_name(mix.q)} / {short_name(mix.m).removesuffix('.correct')} (mAUC {mix.mean_auc:.3f})")
         lo = [c[0] for c in mix.auc_ci]
         hi = [c[1] for c in mix.auc_ci]
-        ax.fill_between(mix.fractions, lo, hi, color=line.get_color(), alpha=0.12, lw=0)
+        ax.fill_between(mix.fractions, lo, hi, color=line.get_color(), alpha=0.06, lw=0)
     ax.axhline(0.5, color="grey", ls="--", lw=1)
     ax.set_xlabel("fraction of mildly corrupted images p_c")
     ax.set_ylabel("AUC (mean of 80/20 splits by image)")

@@ -188,7 +188,7 @@ def _explain_stale(out: Path, rows: pd.DataFrame, columns: dict[str, str]) -> st
                      f"first {first['image_id']} {first['corruption']} {first['severity']})")
     for column, what in columns.items():
         parts.append(f"column {column}: {what}")
-    return "; ".join(parts) + f". Pass --rescore to re-score exactly these, or use another --out (or rename the weights file)"
+    return "; ".join(parts) + ". Pass --rescore to re-score exactly these, or use another --out (or rename the weights file)"
 
 
 # ---- what to score ------------------------------------------------------------------------------

@@ -179,14 +179,15 @@ def _cv_chunk(Q, M, present, fold, k):
     return aucs, ce, used, ce_used, has_test, test_one_class, train_one_class, fit.separated & used
 
 
-def stratified_folds(m_rows: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Fold of each row of one group: each class dealt round the k folds from a random start, in random order."""
-    fold = np.empty(m_rows.size, dtype=np.int64)
-    offset = int(rng.integers(k))
-    for cls in (0.0, 1.0):
-        rows = np.flatnonzero(m_rows == cls)
-        fold[rng.permutation(rows)] = (offset + np.arange(rows.size)) % k
-        offset = (offset + rows.size) % k
+def stratified_folds(m: np.ndarray, codes: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Fold of every row, stratified by M within each group: a group's rows, ordered by class and then at random,
+    are dealt round the k folds from a random start, so each fold gets its share of each class. One sort for all groups."""
+    n_groups = int(codes.max()) + 1 if codes.size else 0
+    order = np.lexsort((rng.random(codes.size), m, codes))
+    counts = np.bincount(codes, minlength=n_groups)
+    position = np.arange(codes.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    fold = np.empty(codes.size, dtype=np.int64)
+    fold[order] = (rng.integers(0, k, n_groups)[codes[order]] + position) % k
     return fold
 
 
@@ -214,8 +215,7 @@ def grouped_predictability(q, m, groups, by: str = "group", k: int = 5, seed: in
     Q = np.where(present, (Q - mean) / np.where(sd > 0, sd, 1.0), 0.0)
     rng = np.random.default_rng(seed)
     fold = np.full((G, n_max), -1)
-    for g in range(G):
-        fold[g, : counts[g]] = stratified_folds(M[g, : counts[g]], k, rng)
+    fold[codes[order], pos_in_group] = stratified_folds(m, codes, k, rng)[order]
     chunk = max(1, max_cells // (k * n_max))
     parts = []
     for start in range(0, G, chunk):  # bounded memory: chunk x k fits at a time
@@ -225,10 +225,11 @@ def grouped_predictability(q, m, groups, by: str = "group", k: int = 5, seed: in
     auc_g = np.where(used, aucs, 0.0).reshape(G, k).sum(1)
     used_g = used.reshape(G, k).sum(1)
     boots = []
-    for _ in range(n_boot):  # groups resampled with their folds: the CI of the mean over folds
-        pick = rng.integers(0, G, G)
-        n_used = used_g[pick].sum()
-        boots.append(auc_g[pick].sum() / n_used if n_used else np.nan)
+    for start in range(0, n_boot, 50):  # groups resampled with their folds (50 resamples at a time): CI of the mean
+        pick = rng.integers(0, G, (min(50, n_boot - start), G))
+        n_used = used_g[pick].sum(1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            boots.extend(np.where(n_used > 0, auc_g[pick].sum(1) / n_used, np.nan))
 
     def mean_sd(values, mask):
         return (float(np.mean(values[mask])), float(np.std(values[mask]))) if mask.any() else (float("nan"), float("nan"))
