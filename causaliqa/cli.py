@@ -48,6 +48,9 @@ def user_errors(func):
         except Interrupted as stop:
             typer.echo(str(stop), err=True)
             raise typer.Exit(stop.exit_code) from None
+        except KeyboardInterrupt:  # outside scoring nothing is half-written (every file is replaced atomically)
+            typer.echo("interrupted: nothing was written by this command", err=True)
+            raise typer.Exit(130) from None
         finally:
             warnings.showwarning = previous
 
