@@ -28,12 +28,6 @@ class PairAnalysis:
     by_image: GroupedPredictability | None
     n_images: int = 0
 
-    def row(self) -> list:
-        """The paper's table row, correlations signed (absolute values would hide a sign disagreement)."""
-        gw = self.group_wise
-        corr = [gw.kendall.estimate, gw.pearson.estimate, gw.spearman.estimate] if gw else ["n/a"] * 3
-        return [self.m, self.q, self.point_wise.auc, self.point_wise.cross_entropy, *corr]
-
     def to_dict(self) -> dict:
         return {
             "m": self.m, "q": self.q, "n_rows": self.n_rows, "n_images": self.n_images,
@@ -42,9 +36,6 @@ class PairAnalysis:
             "by_label": self.by_label.to_dict() if self.by_label else None,
             "by_image": self.by_image.to_dict() if self.by_image else None,
         }
-
-
-TABLE_HEADER = ["task model (M)", "IQA metric (Q)", "AUC", "CE", "KRCC", "PLCC", "SRCC"]
 
 
 def analyse_pair(frame: pd.DataFrame, m: str, q: str, seed: int = 0, n_boot: int = 1000,

@@ -68,32 +68,3 @@ def simulate(graph: CausalGraph, n: int, seed: int = 0, binary=None, categorical
 
 def column_kinds(graph: CausalGraph, binary=("M",), categorical=()) -> dict[str, str]:
     return {v: "binary" if v in binary else "categorical" if v in categorical else "continuous" for v in graph.nodes}
-
-
-def simulate_command(graph: CausalGraph, n: int, seed: int, binary: str, categorical: str, out, against: list,
-                     correction: str = "holm", alpha: float = 0.05) -> str:
-    """``causaliqa simulate``: draw, optionally write, optionally test graphs; returns the text to print."""
-    from pathlib import Path
-
-    from causaliqa.table import format_table
-    from causaliqa.verdict import graph_verdicts
-
-    split = lambda text: [x.strip() for x in text.split(",") if x.strip()]  # noqa: E731
-    binary_nodes, categorical_nodes = split(binary), split(categorical)
-    data = simulate(graph, n, seed, binary_nodes or None, categorical_nodes)
-    lines = [f"{n} rows from a random linear/logistic model over {graph.name} (seed {seed}); columns: {', '.join(data.columns)}"]
-    if out is not None:
-        out = Path(out)
-        if out.suffix not in (".parquet", ".csv"):
-            raise CausaliqaError("--out", None, "a .parquet or .csv file", str(out))
-        tmp = out.with_name(f".{out.name}.tmp")
-        data.to_parquet(tmp, index=False) if out.suffix == ".parquet" else data.to_csv(tmp, index=False)
-        tmp.replace(out)
-        lines.append(f"wrote {out}")
-    if against:
-        kinds = column_kinds(graph, binary_nodes or ["M"], categorical_nodes)
-        columns = {v: [v] for v in data.columns}
-        table = graph_verdicts(data, against, columns, kinds, alpha=alpha, correction=correction)
-        lines += ["", format_table(table.header(), table.rows()), ""]
-        lines += [f"{v.graph}: {'FALSIFIED by ' + '; '.join(v.falsified_by) if v.falsified else 'not contradicted'}" for v in table.verdicts]
-    return "\n".join(lines)

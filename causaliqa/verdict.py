@@ -26,6 +26,19 @@ from causaliqa.graph.model import CausalGraph, did_you_mean
 from causaliqa.graph.query import Query, parse_query
 from causaliqa.stats.citest import CITest, adjust_pvalues, ci_test
 
+# what conditioning on a proxy column can and cannot show (the report quotes these)
+PROXY_COLUMNS = ("image_id", "label", "corruption", "severity")
+PROXY_MEANING = {
+    "image_id": "holds the image content and its label fixed; the corruption still varies within a stratum, so the "
+                "image X is not fixed. A graph implying independence given X does not imply it given the image id: "
+                "a rejection here cannot falsify it. What it shows is whether Q predicts M among variants of one "
+                "image (paper App. G), i.e. through what the corruption did to X.",
+    "label": "holds the ground-truth class fixed; images of a class still differ in content and corruption. It can show "
+             "whether Q predicts M beyond the class (paper §4.2, Fig 20b); it cannot stand in for X.",
+    "corruption": "holds the corruption type fixed; content and severity still vary.",
+    "severity": "holds the severity fixed; content and corruption type still vary.",
+}
+
 
 @dataclass(frozen=True)
 class Statement:

@@ -20,21 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from causaliqa.data.datasets import DatasetSpec
 from causaliqa.errors import CausaliqaError, CausaliqaWarning
 from causaliqa.graph.model import CausalGraph, did_you_mean
+from causaliqa.verdict import PROXY_COLUMNS, PROXY_MEANING  # noqa: F401  (re-exported for callers)
 from causaliqa.yamlio import read_yaml_mapping, validate_model
 
 # what a node may bind besides an estimator output: data columns of the store
 DATA_BINDINGS = {"images": None, "label": "label", "image_id": "image_id", "corruption": "corruption", "severity": "severity"}
-PROXY_COLUMNS = ("image_id", "label", "corruption", "severity")
-PROXY_MEANING = {
-    "image_id": "holds the image content and its label fixed; the corruption still varies within a stratum, so the "
-                "image X is not fixed. A graph implying independence given X does not imply it given the image id: "
-                "a rejection here cannot falsify it. What it shows is whether Q predicts M among variants of one "
-                "image (paper App. G), i.e. through what the corruption did to X.",
-    "label": "holds the ground-truth class fixed; images of a class still differ in content and corruption. It can show "
-             "whether Q predicts M beyond the class (paper §4.2, Fig 20b); it cannot stand in for X.",
-    "corruption": "holds the corruption type fixed; content and severity still vary.",
-    "severity": "holds the severity fixed; content and corruption type still vary.",
-}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 

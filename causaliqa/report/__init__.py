@@ -9,7 +9,7 @@ import os
 import uuid
 from pathlib import Path
 
-from causaliqa.experiment.config import PROXY_MEANING
+from causaliqa.verdict import PROXY_MEANING
 from causaliqa.report.figures import (
     accuracy_vs_quality, auc_with_ci, conditioning, mixture_auc, mixture_distributions, short_name,
 )
@@ -220,31 +220,3 @@ def _jsonable(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def summary_lines(results) -> list[str]:
-    """What `causaliqa run` prints: the paper's table, conditioning, mixtures and the verdict per graph."""
-    from causaliqa.table import format_table
-
-    lines = [f"{results.experiment.name}: {results.n_rows} scored variants", ""]
-    rows = []
-    for p in results.pairs:
-        gw = p.group_wise
-        corr = [f"{c.estimate:+.3f}" for c in (gw.kendall, gw.pearson, gw.spearman)] if gw else ["n/a"] * 3
-        label = f"{p.by_label.mean_auc:.3f}" if p.by_label else "n/a"
-        image = f"{p.by_image.mean_auc:.3f}" if p.by_image else "n/a"
-        rows.append([short_name(p.m), short_name(p.q), f"{p.point_wise.auc:.3f}", f"{p.point_wise.cross_entropy:.3f}", *corr, label, image])
-    lines.append(format_table(["task model (M)", "IQA metric (Q)", "AUC", "CE", "KRCC", "PLCC", "SRCC", "mAUC|Y", "mAUC|image"], rows))
-    if results.mixtures:
-        null = next((m.null for m in results.mixtures if m.null), None)
-        band = f" (no-association band [{null.low:.3f}, {null.high:.3f}])" if null else ""
-        lines += ["", "mild-corruption mixtures: " + "; ".join(f"{short_name(m.q)} mAUC {m.mean_auc:.3f}" for m in results.mixtures) + band]
-    if results.verdict:
-        from causaliqa.report.findings import graph_state
-
-        v = results.verdict
-        lines += ["", f"graphs (Holm within each graph's implied independences, alpha {v.alpha}; {len(v.tests)} tests in the appendix):"]
-        for g in v.verdicts:
-            state = f"FALSIFIED by {len(g.falsified_by)} test(s): {'; '.join(g.falsified_by[:3])}" if g.falsified else graph_state(g)
-            lines.append(f"  {g.graph}: {state}")
-    return lines

@@ -1,0 +1,7 @@
+"""``python -m causaliqa.cli``."""
+
+import sys
+
+from causaliqa.cli import main
+
+sys.exit(main())

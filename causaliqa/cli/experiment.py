@@ -1,0 +1,145 @@
+"""Experiment commands: analyze, run, demo, simulate. The library returns results; these present them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from causaliqa.cli.app import app, user_errors
+from causaliqa.errors import CausaliqaError
+
+
+@app.command()
+@user_errors
+def analyze(
+    store: Annotated[Path, typer.Argument(help="A score store folder, or an experiment file (re-analyse its store and rewrite its report).")],
+    m: Annotated[Optional[list[str]], typer.Option("--m", help="With a store: correctness column(s) for M, e.g. efficientnet_lite0.correct.")] = None,
+    q: Annotated[Optional[list[str]], typer.Option("--q", help="With a store: quality column(s) for Q, e.g. iqa:brisque.score.")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    n_boot: Annotated[int, typer.Option(min=10, help="Bootstrap resamples.")] = 1000,
+    json_out: Annotated[Optional[Path], typer.Option("--json-out", help="Also write all results as JSON here.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="With an experiment: override a field, e.g. out=runs/a.")] = None,
+) -> None:
+    """Re-analyse without scoring: group-wise KRCC/SRCC/PLCC with bootstrap CIs, point-wise AUC/CE, per-label and per-image CV.
+
+    \b
+    causaliqa analyze out/demo --m efficientnet_lite0.correct --q iqa:piqe.score
+    causaliqa analyze experiments/demo.yaml      # also CI tests, verdicts and the report
+    """
+    from causaliqa.analysis import analyse_store
+    from causaliqa.atomic import write_json_atomic
+    from causaliqa.cli.present import conditioning_lines, paper_table
+
+    if store.suffix in (".yaml", ".yml"):
+        _run_and_print(store, set_ or [], score=False)
+        return
+    from causaliqa.scoring.store import require_store
+
+    require_store(store)
+    if not m or not q:
+        raise CausaliqaError("causaliqa analyze", "--m/--q", "at least one --m and one --q column with a store folder", "none")
+    results = analyse_store(store, m, q, seed=seed, n_boot=n_boot)
+    typer.echo(paper_table(results))
+    for line in conditioning_lines(results):
+        typer.echo(line)
+    if json_out:
+        write_json_atomic(json_out, [r.to_dict() for r in results])
+
+
+def _run_and_print(experiment: Path, overrides: list[str], score: bool = True, **scoring) -> None:
+    from causaliqa.experiment.config import load_experiment
+    from causaliqa.experiment.run import run_experiment
+    from causaliqa.cli.present import experiment_summary
+
+    exp = load_experiment(experiment, overrides)
+    results, files = run_experiment(exp, score=score, **scoring)
+    typer.echo("\n".join(experiment_summary(results)))
+    typer.echo(f"\nreport: {files['html']}  (also {files['markdown'].name}, {files['results'].name}, figures/)")
+
+
+@app.command()
+@user_errors
+def run(
+    experiment: Annotated[Path, typer.Argument(help="Experiment file (experiments/*.yaml).")],
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a field: dataset.images=/data/val, dataset.limit=100; repeatable.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Overrides scoring.batch_size.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or cuda:N (overrides scoring.device).")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding/corruption worker processes.")] = None,
+    rescore: Annotated[bool, typer.Option("--rescore", help="Re-score stored values whose inputs or estimators changed instead of stopping.")] = False,
+) -> None:
+    """Run an experiment: score (reusing the store), the paper's analyses, CI tests per graph, report.
+
+    \b
+    causaliqa run experiments/demo.yaml
+    causaliqa run experiments/table1_nr_iqa.yaml --set dataset.images=/data/imagenet-c --device cuda
+    """
+    _run_and_print(experiment, set_ or [], batch_size=batch_size, device=device, workers=workers, rescore=rescore)
+
+
+@app.command()
+@user_errors
+def simulate(
+    graph: Annotated[Path, typer.Argument(help="Graph file.")],
+    n: Annotated[int, typer.Option("--n", min=2, help="Rows.")] = 1000,
+    seed: Annotated[int, typer.Option()] = 0,
+    binary: Annotated[str, typer.Option(help="Comma-separated binary nodes (logistic link); default: M where the graph has it.")] = "",
+    categorical: Annotated[str, typer.Option(help="Comma-separated categorical nodes.")] = "",
+    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Write the data (.parquet or .csv).")] = None,
+    test: Annotated[Optional[list[Path]], typer.Option("--test", help="Graph files to test against the data (graphs x tests table); repeatable.")] = None,
+    correction: Annotated[str, typer.Option(help="holm or bh.")] = "holm",
+    alpha: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.05,
+) -> None:
+    """Draw data from a random linear/logistic structural model over GRAPH; optionally test graphs against it.
+
+    \b
+    causaliqa simulate graphs/shared_features.yaml --n 3000 --test graphs/baseline.yaml --test graphs/shared_features.yaml
+    """
+    from causaliqa.cli.present import verdict_lines
+    from causaliqa.graph import load_graph
+    from causaliqa.simulate import column_kinds
+    from causaliqa.simulate import simulate as draw
+    from causaliqa.verdict import graph_verdicts
+
+    g = load_graph(graph)
+    binary_nodes, categorical_nodes = _names(binary), _names(categorical)
+    against = [load_graph(p) for p in (test or [])]
+    if out is not None and out.suffix not in (".parquet", ".csv"):
+        raise CausaliqaError("--out", None, "a .parquet or .csv file", str(out))
+    data = draw(g, n, seed, binary_nodes or None, categorical_nodes)
+    typer.echo(f"{n} rows from a random linear/logistic model over {g.name} (seed {seed}); columns: {', '.join(data.columns)}")
+    if out is not None:
+        from causaliqa.atomic import atomic_path
+
+        with atomic_path(out) as tmp:
+            data.to_parquet(tmp, index=False) if out.suffix == ".parquet" else data.to_csv(tmp, index=False)
+        typer.echo(f"wrote {out}")
+    if against:
+        kinds = column_kinds(g, binary_nodes or ["M"], categorical_nodes)
+        table = graph_verdicts(data, against, {v: [v] for v in data.columns}, kinds, alpha=alpha, correction=correction)
+        typer.echo("\n".join(verdict_lines(table)))
+
+
+def _names(text: str) -> list[str]:
+    """``--binary M,Yhat`` -> ["M", "Yhat"]."""
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+@app.command()
+@user_errors
+def demo(
+    experiment: Annotated[Path, typer.Option(help="The experiment to run.")] = Path("experiments/demo.yaml"),
+    graphs: Annotated[Path, typer.Option(help="Folder of graph files whose claims are checked first.")] = Path("graphs"),
+) -> None:
+    """The main job on the embedded default: check the paper's claims, then run experiments/demo.yaml (offline)."""
+    from causaliqa.graph import graph_files, load_graph
+    from causaliqa.graph.claims import check_claims
+
+    results = check_claims([load_graph(p) for p in graph_files([graphs])])
+    typer.echo(f"theory: {sum(r.ok for r in results)} of {len(results)} claims of the graphs in {graphs}/ hold (causaliqa check {graphs}/)\n")
+    _run_and_print(experiment, [])
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+

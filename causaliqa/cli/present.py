@@ -1,0 +1,63 @@
+"""Results as terminal text: the paper's table (built here only), conditioning lines, experiment summaries,
+simulation verdicts. The library returns frozen result objects; nothing below computes a statistic."""
+
+from __future__ import annotations
+
+from causaliqa.report.figures import short_name
+from causaliqa.table import format_table
+
+PAPER_HEADER = ["task model (M)", "IQA metric (Q)", "AUC", "CE", "KRCC", "PLCC", "SRCC"]
+
+
+def paper_table(pairs, short: bool = False, conditioning: bool = False) -> str:
+    """The paper's Table 1-4 layout: AUC, CE and the signed group-wise correlations (absolute values hide sign flips)."""
+    name = short_name if short else (lambda c: c)
+    header = PAPER_HEADER + (["mAUC|Y", "mAUC|image"] if conditioning else [])
+    rows = []
+    for p in pairs:
+        gw = p.group_wise
+        corr = [f"{c.estimate:+.3f}" for c in (gw.kendall, gw.pearson, gw.spearman)] if gw else ["n/a"] * 3
+        row = [name(p.m), name(p.q), f"{p.point_wise.auc:.3f}", f"{p.point_wise.cross_entropy:.3f}", *corr]
+        if conditioning:
+            row += [f"{g.mean_auc:.3f}" if g else "n/a" for g in (p.by_label, p.by_image)]
+        rows.append(row)
+    return format_table(header, rows)
+
+
+def conditioning_lines(pairs) -> list[str]:
+    out = []
+    for r in pairs:
+        for g in (r.by_label, r.by_image):
+            if g:
+                out.append(f"{r.m} ~ {r.q} | {g.by}: mAUC {g.mean_auc:.3f} [{g.auc_ci[0]:.3f}, {g.auc_ci[1]:.3f}] over "
+                           f"{g.folds_used} of {g.folds_total} folds ({g.folds_separated} separated, kept for AUC; excluded: "
+                           f"{g.folds_test_one_class} one-class test, {g.folds_train_one_class} one-class training), "
+                           f"mCE {g.mean_cross_entropy:.3f}")
+    return out
+
+
+def experiment_summary(results) -> list[str]:
+    """What `causaliqa run` prints: the paper's table, mixtures and the verdict per graph."""
+    from causaliqa.report.findings import graph_state
+
+    lines = [f"{results.experiment.name}: {results.n_rows} scored variants", "", paper_table(results.pairs, short=True, conditioning=True)]
+    if results.mixtures:
+        null = next((m.null for m in results.mixtures if m.null), None)
+        band = f" (no-association band [{null.low:.3f}, {null.high:.3f}])" if null else ""
+        lines += ["", "mild-corruption mixtures: " + "; ".join(f"{short_name(m.q)} mAUC {m.mean_auc:.3f}" for m in results.mixtures) + band]
+    if results.verdict:
+        v = results.verdict
+        lines += ["", f"graphs (Holm within each graph's implied independences, alpha {v.alpha}; {len(v.tests)} tests in the appendix):"]
+        for g in v.verdicts:
+            state = f"FALSIFIED by {len(g.falsified_by)} test(s): {'; '.join(g.falsified_by[:3])}" if g.falsified else graph_state(g)
+            lines.append(f"  {g.graph}: {state}")
+    return lines
+
+
+def verdict_lines(table) -> list[str]:
+    """A graphs x tests table and one verdict line per graph (``causaliqa simulate --test``)."""
+    from causaliqa.report.findings import graph_state
+
+    lines = ["", format_table(table.header(), table.rows()), ""]
+    lines += [f"{v.graph}: {'FALSIFIED by ' + '; '.join(v.falsified_by) if v.falsified else graph_state(v)}" for v in table.verdicts]
+    return lines

@@ -1,0 +1,100 @@
+"""Scoring commands: estimators, score, compact. Flags are checked here, before any image is read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from causaliqa.cli.app import app, user_errors
+from causaliqa.errors import CausaliqaError
+
+
+@app.command()
+@user_errors
+def estimators(pattern: Annotated[str, typer.Argument(help="Glob pattern, e.g. 'iqa:*' or '*resnet*'.")] = "*") -> None:
+    """List the estimators that can be bound to graph nodes."""
+    from causaliqa.estimators import list_estimators
+
+    for name in list_estimators(pattern):
+        typer.echo(name)
+
+
+@app.command()
+@user_errors
+def score(
+    experiment: Annotated[Optional[Path], typer.Argument(help="An experiment file (its dataset and bindings); or use the flags.")] = None,
+    images: Annotated[Optional[Path], typer.Option(help="ImageNet-val folder (flat + --labels, or wnid sub-folders), or ImageNet-C root with --imagenet-c.")] = None,
+    labels: Annotated[Optional[Path], typer.Option(help="Labels: CSV file,label[,wnid] or text 'file label'.")] = None,
+    imagenet_c: Annotated[bool, typer.Option("--imagenet-c", help="--images is an ImageNet-C root <corruption>/<severity>/<wnid>/.")] = False,
+    corruptions: Annotated[str, typer.Option(help="'all', 'none' or comma-separated ImageNet-C names, generated on the fly.")] = "none",
+    severities: Annotated[str, typer.Option(help="Severities: 1-5, or 1,3,5.")] = "1-5",
+    limit: Annotated[Optional[int], typer.Option(help="Only the first N image ids.")] = None,
+    estimator: Annotated[Optional[list[str]], typer.Option("--estimator", "-e", help="ESTIMATOR[:OUTPUT], repeatable (see `causaliqa estimators`).")] = None,
+    out: Annotated[Path, typer.Option(help="Store folder (Parquet).")] = Path("scores"),
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Images per forward pass (default: 4 on CPU, 256 on CUDA).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding/corruption worker processes (default: half the cores).")] = None,
+    part_size: Annotated[int, typer.Option(min=1, help="Rows per Parquet part written during the run.")] = 512,
+    rescore: Annotated[bool, typer.Option("--rescore", help="Re-score stored rows whose label or image file changed, and columns whose estimator (weights, seed, options) changed, instead of stopping.")] = False,
+    strict_labels: Annotated[bool, typer.Option("--strict-labels", help="An image without a label is an error (default: a warning with the count).")] = False,
+) -> None:
+    """Score images (clean and corrupted variants) with every estimator in one batched pass; resumable.
+
+    Holds the store's writer lock; Ctrl-C keeps what was scored. Every estimator's weights load before the
+    first image; a stored value whose input or estimator changed stops the run (or is re-scored with --rescore).
+    """
+    summary = score_command(experiment, images, labels, imagenet_c, corruptions, severities, limit, estimator or [], out,
+                            batch_size, device, workers, part_size, rescore, strict_labels)
+    rescored = f", {summary.rescored} re-scored" if summary.rescored else ""
+    typer.echo(f"{summary.scored} variants scored, {summary.skipped} already in the store, {summary.failed} failed{rescored}; "
+               f"{summary.rows} rows in {summary.out} ({summary.images_per_second:.1f} img/s)")
+
+
+@app.command()
+@user_errors
+def compact(store: Annotated[Path, typer.Argument(help="A score store folder.")]) -> None:
+    """Fold a store's parts into OUT/scores.parquet (runs do this only when the parts grow large)."""
+    from causaliqa.scoring.store import compact as compact_store
+    from causaliqa.scoring.store import require_store, writer_lock
+
+    require_store(store)
+    with writer_lock(store, "causaliqa compact"):
+        frame = compact_store(store, force=True)
+    typer.echo(f"{len(frame)} rows in {store}/scores.parquet")
+
+
+
+
+FLAGS = {"limit": "--limit", "images": "--images", "labels": "--labels", "severities": "--severities", "corruptions": "--corruptions"}
+
+
+def score_command(experiment, images, labels, imagenet_c, corruptions, severities, limit, estimators, out,
+                  batch_size, device, workers, part_size, rescore=False, strict_labels=False):
+    from causaliqa.data.datasets import DatasetSpec, build_records, parse_severities
+    from causaliqa.scoring.bindings import make_bindings
+    from causaliqa.scoring.run import resolve_device, score_images
+    from causaliqa.scoring.store import check_store_path
+    from causaliqa.yamlio import validate_model
+
+    if experiment is not None:
+        from causaliqa.experiment.config import load_experiment
+        from causaliqa.experiment.run import score_experiment
+
+        return score_experiment(load_experiment(experiment), batch_size=batch_size, device=device, workers=workers, rescore=rescore)
+    if images is None:
+        raise CausaliqaError("causaliqa score", "--images", "an image folder (or an experiment file)", "nothing")
+    if not estimators:
+        raise CausaliqaError("causaliqa score", "--estimator", "at least one estimator", "none")
+    corr = corruptions if corruptions in ("all", "none") else [c.strip() for c in corruptions.split(",") if c.strip()]
+    spec = validate_model(DatasetSpec, {
+        "kind": "imagenet_c" if imagenet_c else "imagenet_val", "images": str(images), "labels": str(labels) if labels else None,
+        "limit": limit, "corruptions": corr, "severities": parse_severities(severities), "strict_labels": strict_labels,
+    }, "causaliqa score", field_names=FLAGS)
+    resolve_device(device)
+    check_store_path(out)
+    bindings = make_bindings(estimators)  # validate names before walking the images
+    records, members = build_records(spec, "causaliqa score")
+    return score_images(records, bindings, Path(out), batch_size=batch_size, device=device, workers=workers,
+                        part_size=part_size, mixtures=members, rescore=rescore)
