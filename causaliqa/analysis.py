@@ -10,13 +10,23 @@ import pandas as pd
 
 from causaliqa.errors import CausaliqaError
 from causaliqa.scoring.store import load_scores
-from causaliqa.stats import group_correlation, grouped_predictability, pointwise_predictability
+from causaliqa.serialize import Serializable
+from causaliqa.stats import (
+    group_correlation,
+    grouped_predictability,
+    pointwise_predictability,
+)
 from causaliqa.stats.correlation import GroupCorrelation
-from causaliqa.stats.predictability import GroupedPredictability, NullBand, PointwisePredictability, permutation_null
+from causaliqa.stats.predictability import (
+    GroupedPredictability,
+    NullBand,
+    PointwisePredictability,
+    permutation_null,
+)
 
 
 @dataclass(frozen=True)
-class PairAnalysis:
+class PairAnalysis(Serializable):
     """All statistics of one (M column, Q column) pair."""
 
     m: str
@@ -27,15 +37,6 @@ class PairAnalysis:
     by_label: GroupedPredictability | None
     by_image: GroupedPredictability | None
     n_images: int = 0
-
-    def to_dict(self) -> dict:
-        return {
-            "m": self.m, "q": self.q, "n_rows": self.n_rows, "n_images": self.n_images,
-            "group_wise": self.group_wise.to_dict() if self.group_wise else None,
-            "point_wise": self.point_wise.to_dict(),
-            "by_label": self.by_label.to_dict() if self.by_label else None,
-            "by_image": self.by_image.to_dict() if self.by_image else None,
-        }
 
 
 def analyse_pair(frame: pd.DataFrame, m: str, q: str, seed: int = 0, n_boot: int = 1000,
@@ -72,13 +73,15 @@ def group_table(frame: pd.DataFrame, m_columns: list[str], q_columns: list[str])
 
 
 @dataclass(frozen=True)
-class MixtureAnalysis:
+class MixtureAnalysis(Serializable):
     """Paper §6.3: AUC of P(M | Q) on data sets where a fraction p_c of the images is mildly corrupted.
 
     Each mixture holds one variant per image id; its AUC is the point-wise procedure (repeated 80/20 splits
     by id, held-out AUC, which is unbiased under no association). ``null`` is the AUC's 95 % range with M
     permuted across ids, computed on the first mixture (all mixtures have the same ids).
     """
+
+    json_properties = ('mean_auc',)
 
     m: str
     q: str
@@ -93,11 +96,6 @@ class MixtureAnalysis:
     def mean_auc(self) -> float:
         finite = [a for a in self.auc if a == a]
         return float(np.mean(finite)) if finite else float("nan")
-
-    def to_dict(self) -> dict:
-        return {"m": self.m, "q": self.q, "fractions": list(self.fractions), "auc": list(self.auc),
-                "auc_ci": [list(c) for c in self.auc_ci], "q_mean": list(self.q_mean), "accuracy": list(self.accuracy),
-                "mean_auc": self.mean_auc, "null": self.null.to_dict() if self.null else None}
 
 
 def mixture_frame(scores: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:

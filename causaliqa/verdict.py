@@ -24,6 +24,7 @@ import pandas as pd
 from causaliqa.errors import CausaliqaError
 from causaliqa.graph.model import CausalGraph, did_you_mean
 from causaliqa.graph.query import Query, parse_query
+from causaliqa.serialize import Serializable
 from causaliqa.stats.citest import CITest, adjust_pvalues, ci_test
 
 # what conditioning on a proxy column can and cannot show (the report quotes these)
@@ -41,7 +42,12 @@ PROXY_MEANING = {
 
 
 @dataclass(frozen=True)
-class Statement:
+class Statement(Serializable):
+    json_properties = ('text',)
+    @property
+    def text(self) -> str:
+        return str(self)
+
     left: str
     right: str
     given: tuple[str, ...] = ()
@@ -55,7 +61,7 @@ class Statement:
 
 
 @dataclass(frozen=True)
-class TestedStatement:
+class TestedStatement(Serializable):
     """One statement tested on one choice of columns, with every graph's prediction.
 
     ``p_holm`` maps each graph whose verdict family holds this test to its Holm-adjusted p-value;
@@ -78,14 +84,11 @@ class TestedStatement:
     def falsifies(self, graph: str) -> bool:
         return self.in_family(graph) and self.p_holm[graph] < self.alpha
 
-    def to_dict(self) -> dict:
-        return {"statement": str(self.statement), "columns": dict(self.columns), "test": self.test.to_dict(),
-                "p_exploratory": self.p_exploratory, "rejected": self.rejected, "proxy": self.proxy,
-                "predictions": dict(self.predictions), "p_holm": dict(self.p_holm)}
-
 
 @dataclass(frozen=True)
-class GraphVerdict:
+class GraphVerdict(Serializable):
+    json_properties = ('falsified',)
+
     graph: str
     falsified_by: tuple[str, ...]
     predicted_independent: int
@@ -98,14 +101,9 @@ class GraphVerdict:
     def __bool__(self) -> bool:  # truthy when the data do not contradict the graph
         return not self.falsified
 
-    def to_dict(self) -> dict:
-        return {"graph": self.graph, "falsified": self.falsified, "falsified_by": list(self.falsified_by),
-                "predicted_independent_tests": self.predicted_independent,
-                "dependences_not_found": list(self.dependences_not_found)}
-
 
 @dataclass(frozen=True)
-class VerdictTable:
+class VerdictTable(Serializable):
     tests: tuple[TestedStatement, ...]
     verdicts: tuple[GraphVerdict, ...]
     alpha: float
@@ -134,10 +132,6 @@ class VerdictTable:
     def header(self) -> list[str]:
         return ["statement", "columns", "test", "p", f"p ({self.correction}, exploratory)", "data",
                 *[f"{v.graph} (Holm)" for v in self.verdicts], "note"]
-
-    def to_dict(self) -> dict:
-        return {"alpha": self.alpha, "correction": self.correction, "proxies": {k: list(v) for k, v in self.proxies.items()},
-                "tests": [t.to_dict() for t in self.tests], "verdicts": [v.to_dict() for v in self.verdicts]}
 
 
 def _ordered(order: dict[str, int], a: str, b: str, given) -> Statement:

@@ -13,7 +13,7 @@ PACKAGE = ROOT / "causaliqa"
 
 # lowest first; a module may import only from its own layer or lower ones
 LAYERS = [
-    ["causaliqa.errors", "causaliqa.atomic", "causaliqa.yamlio", "causaliqa.table"],
+    ["causaliqa.errors", "causaliqa.atomic", "causaliqa.yamlio", "causaliqa.table", "causaliqa.serialize"],
     ["causaliqa.graph", "causaliqa.stats"],
     ["causaliqa.draw", "causaliqa.data", "causaliqa.estimators"],
     ["causaliqa.scoring"],

@@ -101,9 +101,9 @@ def test_end_to_end_on_real_images(tmp_path, imagenet_val):
     assert len(results["pairs"]) == 3 and results["n_rows"] == 6 * 5
     assert {p["q"] for p in results["pairs"]} == {"tv.score", "iqa:piqe.score", "efficientnet_lite1.max_prob"}
     assert [m["fractions"] for m in results["mixtures"]][0] == [0.2, 0.5]
-    verdicts = {v["graph"]: v for v in results["ci_tests"]["verdicts"]}
+    verdicts = {v["graph"]: v for v in results["verdict"]["verdicts"]}
     assert set(verdicts) == {"baseline", "strong_task_guided"}
-    proxied = [t for t in results["ci_tests"]["tests"] if t["proxy"]]
+    proxied = [t for t in results["verdict"]["tests"] if t["proxy"]]
     assert proxied and all(t["proxy"] == "X ~ image_id" for t in proxied)
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 7 and not re.search(r'src="(?!data:)', html)

@@ -71,7 +71,9 @@ def test_weak_task_guided_conditioning_on_y_blocks():
 def test_judgement_is_frozen_and_serialisable():
     graph = load_graph(GRAPHS[0])
     j = graph.is_separated("Q _||_ M | X")
-    with pytest.raises(Exception):
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
         j.separated = False
     d = j.to_dict()
-    assert d["separated"] is bool(j) and d["paths"]
+    assert d["separated"] is bool(j) and d["blocked_paths"] and d["given"] == ["X"]

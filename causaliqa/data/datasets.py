@@ -288,18 +288,36 @@ def mixture_members(clean: list[ImageRecord], spec: MixtureSpec, where: str = "m
     return list(records.values()), members
 
 
-def build_records(spec: DatasetSpec, where: str = "dataset") -> tuple[list[ImageRecord], list[dict]]:
-    """All records a dataset spec asks for (deduplicated by key) and mixture membership rows."""
+@dataclass(frozen=True)
+class Dataset:
+    """What a dataset spec resolves to, built once: every record to score, the mixtures' membership rows, and the
+    keys of the designed variants (clean + corruptions x severities, without the mixture-only variants)."""
+
+    records: tuple[ImageRecord, ...]
+    members: tuple[dict, ...]
+    designed: frozenset[tuple[str, str, int]]
+
+
+def build_dataset(spec: DatasetSpec, where: str = "dataset") -> Dataset:
+    """Read the image folders once: every record (deduplicated by key), mixture membership, designed keys."""
     images = Path(spec.images)
     labels = Path(spec.labels) if spec.labels else None
     corruptions = resolve_corruptions(spec.corruptions, where)
     if spec.kind == "imagenet_c":
-        return read_imagenet_c(images, labels, corruptions, spec.severities, spec.limit), []
+        records = read_imagenet_c(images, labels, corruptions, spec.severities, spec.limit)
+        return Dataset(tuple(records), (), frozenset(r.key for r in records))
     clean = read_imagenet_val(images, labels, spec.limit, spec.strict_labels)
-    records = {r.key: r for r in corruption_variants(clean, corruptions, spec.severities, spec.include_clean)}
+    designed = {r.key: r for r in corruption_variants(clean, corruptions, spec.severities, spec.include_clean)}
+    records = dict(designed)
     members: list[dict] = []
     if spec.mixtures:
         extra, members = mixture_members(clean, spec.mixtures, f"{where}.mixtures")
         for r in extra:
             records.setdefault(r.key, r)
-    return list(records.values()), members
+    return Dataset(tuple(records.values()), tuple(members), frozenset(designed))
+
+
+def build_records(spec: DatasetSpec, where: str = "dataset") -> tuple[list[ImageRecord], list[dict]]:
+    """All records a dataset spec asks for (deduplicated by key) and mixture membership rows."""
+    dataset = build_dataset(spec, where)
+    return list(dataset.records), list(dataset.members)

@@ -6,10 +6,10 @@ each with the ImageNet class a person assigned to it. Five images: the statistic
 from __future__ import annotations
 
 import csv
-import os
 import warnings
 from pathlib import Path
 
+from causaliqa.atomic import atomic_path
 from causaliqa.data.datasets import DatasetSpec
 from causaliqa.errors import CausaliqaWarning
 
@@ -34,17 +34,14 @@ def write_skimage_set(folder: Path) -> tuple[Path, Path]:
     images.mkdir(parents=True, exist_ok=True)
     for name in SKIMAGE_IMAGES:
         if not (images / name).exists():
-            tmp = images / f".{name}.tmp"
-            shutil.copyfile(source / name, tmp)
-            os.replace(tmp, images / name)
+            with atomic_path(images / name) as tmp:
+                shutil.copyfile(source / name, tmp)
     labels = folder / "labels.csv"
-    tmp = folder / ".labels.csv.tmp"
-    with tmp.open("w", newline="") as fh:
+    with atomic_path(labels) as tmp, tmp.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["file", "label", "name"])
         for name, (label, text) in SKIMAGE_IMAGES.items():
             writer.writerow([name, label, text])
-    os.replace(tmp, labels)
     return images, labels
 
 

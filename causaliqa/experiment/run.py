@@ -8,16 +8,31 @@ from pathlib import Path
 
 import pandas as pd
 
-from causaliqa.analysis import MixtureAnalysis, PairAnalysis, analyse_mixtures, analyse_pair, group_table
+from causaliqa.analysis import (
+    MixtureAnalysis,
+    PairAnalysis,
+    analyse_mixtures,
+    analyse_pair,
+    group_table,
+)
 from causaliqa.errors import CausaliqaError
 from causaliqa.experiment.config import PROXY_MEANING, Experiment
 from causaliqa.experiment.fallback import dataset_or_fallback
 from causaliqa.scoring.run import ScoreSummary
+from causaliqa.serialize import Serializable
 from causaliqa.verdict import VerdictTable, graph_verdicts
 
+
 @dataclass(frozen=True)
-class ExperimentResults:
+class ExperimentResults(Serializable):
     """Everything an experiment computed; ``to_dict`` is ``results.json``."""
+
+    json_properties = ('proxy_meanings',)
+    json_exclude = ('mixture_values',)
+    @property
+    def proxy_meanings(self) -> dict[str, str]:
+        """What conditioning on each proxy column can and cannot show."""
+        return {col: PROXY_MEANING[col] for cols in self.experiment.proxies.values() for col in cols}
 
     experiment: Experiment
     scoring: ScoreSummary | None
@@ -28,30 +43,19 @@ class ExperimentResults:
     verdict: VerdictTable | None
     verdict_note: str
     seconds: float
+    mixture_values: pd.DataFrame | None = None  # p_c and every Q of the mixture rows (the report's Fig 21)
 
-    def to_dict(self) -> dict:
-        exp = self.experiment
-        return {
-            "experiment": exp.spec.model_dump(),
-            "source": exp.source,
-            "graphs": [g.to_dict() for g in exp.graphs],
-            "bindings": {n: {"columns": list(b.columns), "kind": b.kind} for n, b in exp.bindings.items()},
-            "proxies": {n: {"columns": list(c), "meaning": [PROXY_MEANING[x] for x in c]} for n, c in exp.proxies.items()},
-            "scoring": self.scoring.to_dict() if self.scoring else None,
-            "n_rows": self.n_rows,
-            "pairs": [p.to_dict() for p in self.pairs],
-            "groups": self.groups.to_dict(orient="records"),
-            "mixtures": [m.to_dict() for m in self.mixtures],
-            "ci_tests": self.verdict.to_dict() if self.verdict else None,
-            "ci_test_rows": self.verdict_note,
-            "seconds": self.seconds,
-        }
+
+def experiment_dataset(exp: Experiment):
+    """The experiment's dataset (or the offline fallback), read once."""
+    from causaliqa.data.datasets import build_dataset
+
+    return build_dataset(dataset_or_fallback(exp), f"{exp.source}: dataset")
 
 
 def score_experiment(exp: Experiment, batch_size: int | None = None, device: str | None = None,
-                     workers: int | None = None, progress: bool = True, rescore: bool = False) -> ScoreSummary:
+                     workers: int | None = None, progress: bool = True, rescore: bool = False, dataset=None) -> ScoreSummary:
     """Score the experiment's variants with every bound estimator (rows already in the store are skipped)."""
-    from causaliqa.data.datasets import build_records
     from causaliqa.scoring.bindings import make_bindings
     from causaliqa.scoring.run import resolve_device, score_images
     from causaliqa.scoring.store import check_store_path
@@ -59,21 +63,16 @@ def score_experiment(exp: Experiment, batch_size: int | None = None, device: str
     resolve_device(device or exp.spec.scoring.device, "--device" if device else f"{exp.source}: scoring.device")
     check_store_path(exp.out, f"{exp.source}: out")
     bindings = make_bindings(exp.estimator_specs(), where=f"{exp.source}: bindings", options=exp.spec.estimator_options)
-    dataset = dataset_or_fallback(exp)
-    records, members = build_records(dataset, f"{exp.source}: dataset")
+    dataset = dataset or experiment_dataset(exp)
     scoring = exp.spec.scoring
-    return score_images(records, bindings, exp.out, batch_size=batch_size or scoring.batch_size,
+    return score_images(list(dataset.records), bindings, exp.out, batch_size=batch_size or scoring.batch_size,
                         device=device or scoring.device, workers=scoring.workers if workers is None else workers,
-                        mixtures=members, progress=progress, rescore=rescore)
+                        mixtures=list(dataset.members), progress=progress, rescore=rescore)
 
 
-def designed_rows(frame: pd.DataFrame, exp: Experiment) -> pd.DataFrame:
+def designed_rows(frame: pd.DataFrame, designed) -> pd.DataFrame:
     """The rows the experiment's dataset declares (not other runs' rows, not mixture-only variants)."""
-    from causaliqa.data.datasets import build_records
-
-    dataset = dataset_or_fallback(exp).model_copy(update={"mixtures": None})
-    records, _ = build_records(dataset, f"{exp.source}: dataset")
-    keys = pd.DataFrame([r.key for r in records], columns=["image_id", "corruption", "severity"])
+    keys = pd.DataFrame(sorted(designed), columns=["image_id", "corruption", "severity"]).astype({"severity": frame["severity"].dtype})
     return frame.merge(keys, on=["image_id", "corruption", "severity"], how="inner")
 
 
@@ -86,17 +85,20 @@ def _verdict_frame(frame: pd.DataFrame, exp: Experiment) -> tuple[pd.DataFrame, 
     return frame, ""
 
 
-def analyse_experiment(exp: Experiment, scoring: ScoreSummary | None = None) -> ExperimentResults:
+def analyse_experiment(exp: Experiment, scoring: ScoreSummary | None = None, dataset=None) -> ExperimentResults:
+    """The paper's analyses, CI tests and verdicts from the store, read once; everything the report needs is carried."""
+    from causaliqa.analysis import mixture_frame
     from causaliqa.scoring.store import load_mixtures, load_scores
 
     started = time.perf_counter()
+    dataset = dataset or experiment_dataset(exp)
     frame = load_scores(exp.out)
     m_cols, q_cols = exp.columns("M"), exp.columns("Q")
     missing = [c for b in exp.bindings.values() for c in b.columns if c not in frame.columns]
     if missing:
         raise CausaliqaError(str(exp.out / "scores.parquet"), "columns", "every bound column (run `causaliqa run` to score them)", missing)
     spec = exp.spec.analyses
-    scored = designed_rows(frame, exp).dropna(subset=[*m_cols, *q_cols])
+    scored = designed_rows(frame, dataset.designed).dropna(subset=[*m_cols, *q_cols])
     if scored.empty:
         raise CausaliqaError(str(exp.out / "scores.parquet"), None, "scored rows for the experiment's images", "none")
     pairs = tuple(
@@ -107,7 +109,9 @@ def analyse_experiment(exp: Experiment, scoring: ScoreSummary | None = None) -> 
     )
     members = load_mixtures(exp.out)
     mixtures: tuple[MixtureAnalysis, ...] = ()
+    mixture_values = None
     if spec.mixtures and not members.empty:
+        mixture_values = mixture_frame(frame, members)[["p_c", *q_cols]]
         mixtures = tuple(analyse_mixtures(frame, members, m, q, seed=exp.spec.seed, n_boot=spec.n_boot, splits=spec.splits,
                                           n_perm=spec.null_permutations) for m in m_cols for q in q_cols)
     # point-wise analyses use every variant; the verdict uses the designed variants, not the mixtures' duplicates
@@ -119,7 +123,7 @@ def analyse_experiment(exp: Experiment, scoring: ScoreSummary | None = None) -> 
                                  alpha=spec.ci_tests.alpha, correction=spec.ci_tests.correction,
                                  max_given=spec.ci_tests.max_given, queries=spec.ci_tests.queries, clusters="image_id")
     return ExperimentResults(exp, scoring, len(scored), pairs, group_table(scored, m_cols, q_cols), mixtures, verdict, note,
-                             time.perf_counter() - started)
+                             time.perf_counter() - started, mixture_values)
 
 
 def run_experiment(exp: Experiment, score: bool = True, batch_size: int | None = None, device: str | None = None,
@@ -130,6 +134,7 @@ def run_experiment(exp: Experiment, score: bool = True, batch_size: int | None =
 
     if not score:
         require_store(exp.out)
-    summary = score_experiment(exp, batch_size, device, workers, progress, rescore) if score else None
-    results = analyse_experiment(exp, summary)
+    dataset = experiment_dataset(exp)  # the image folders are read once for scoring and analysis
+    summary = score_experiment(exp, batch_size, device, workers, progress, rescore, dataset) if score else None
+    results = analyse_experiment(exp, summary, dataset)
     return results, write_report(results)

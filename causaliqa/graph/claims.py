@@ -6,10 +6,13 @@ from dataclasses import dataclass
 
 from causaliqa.graph.model import CausalGraph
 from causaliqa.graph.query import Query  # noqa: F401  (compare_graphs takes Query objects)
+from causaliqa.serialize import Serializable
 
 
 @dataclass(frozen=True)
-class ClaimResult:
+class ClaimResult(Serializable):
+    json_properties = ('ok',)
+
     graph: str
     query: str
     expected: str
@@ -19,9 +22,6 @@ class ClaimResult:
     @property
     def ok(self) -> bool:
         return self.expected == self.got
-
-    def to_dict(self) -> dict:
-        return {"graph": self.graph, "claim": self.query, "expected": self.expected, "got": self.got, "ok": self.ok, "source": self.source}
 
 
 def verdict(separated: bool) -> str:

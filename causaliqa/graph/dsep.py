@@ -17,13 +17,15 @@ from dataclasses import dataclass
 
 import networkx as nx
 
+from causaliqa.serialize import Serializable
+
 DEFAULT_PATHS = 5
 COUNT_CAP = 1000  # paths counted beyond those shown before "at least K"
 TIME_BUDGET = 0.1  # seconds spent counting each kind of path (open, blocked) beyond those shown
 
 
 @dataclass(frozen=True)
-class NodeStatus:
+class NodeStatus(Serializable):
     """One interior node of a path: its kind on the path and whether it lets the path through."""
 
     node: str
@@ -31,13 +33,12 @@ class NodeStatus:
     is_open: bool
     reason: str
 
-    def to_dict(self) -> dict:
-        return {"node": self.node, "kind": self.kind, "open": self.is_open, "reason": self.reason}
-
 
 @dataclass(frozen=True)
-class PathExplanation:
+class PathExplanation(Serializable):
     """A path between the two sides; ``arrows[i]`` joins ``nodes[i]`` and ``nodes[i+1]``."""
+
+    json_properties = ('text', 'is_open', 'why')
 
     nodes: tuple[str, ...]
     arrows: tuple[str, ...]
@@ -64,17 +65,9 @@ class PathExplanation:
             return "open: " + "; ".join(step.reason for step in self.steps)
         return "blocked: " + "; ".join(step.reason for step in self.blocked_by)
 
-    def to_dict(self) -> dict:
-        return {
-            "path": self.text(),
-            "open": self.is_open,
-            "why": self.why(),
-            "nodes": [step.to_dict() for step in self.steps],
-        }
-
 
 @dataclass(frozen=True)
-class DSeparationJudgement:
+class DSeparationJudgement(Serializable):
     """Result of a d-separation query; truthy when the sides are d-separated.
 
     ``open_paths`` and ``blocked_paths`` are the paths shown; ``more_open`` / ``more_blocked`` count the
@@ -104,19 +97,6 @@ class DSeparationJudgement:
     @property
     def paths_truncated(self) -> bool:
         return bool(self.more_open or self.more_blocked or not self.more_open_exact or not self.more_blocked_exact)
-
-    def to_dict(self) -> dict:
-        return {
-            "left": sorted(self.left),
-            "right": sorted(self.right),
-            "given": sorted(self.given),
-            "separated": self.separated,
-            "paths": [path.to_dict() for path in self.paths],
-            "more_open": self.more_open,
-            "more_open_exact": self.more_open_exact,
-            "more_blocked": self.more_blocked,
-            "more_blocked_exact": self.more_blocked_exact,
-        }
 
 
 def _classify(graph: nx.DiGraph, prev: str, node: str, nxt: str, given: frozenset[str]) -> NodeStatus:

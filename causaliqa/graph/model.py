@@ -13,6 +13,7 @@ import networkx as nx
 from causaliqa.errors import CausaliqaError
 from causaliqa.graph.dsep import DSeparationJudgement, judge
 from causaliqa.graph.query import Query, parse_query
+from causaliqa.serialize import Serializable
 
 ROLES: dict[str, str] = {
     "observed": "measured in the data (images, labels, corruption settings)",
@@ -42,17 +43,19 @@ class Node:
 
 
 @dataclass(frozen=True)
-class Claim:
+class Claim(Serializable):
     query: Query
     source: str = ""
 
-    def to_dict(self) -> dict:
-        return {"query": str(self.query), "expect": "separated" if self.query.expect_separated else "connected", "source": self.source}
-
 
 @dataclass(frozen=True)
-class Independence:
+class Independence(Serializable):
     """An implied conditional independence ``left _||_ right | given``."""
+
+    json_properties = ('text',)
+    @property
+    def text(self) -> str:
+        return str(self)
 
     left: str
     right: str
@@ -63,9 +66,6 @@ class Independence:
 
     def to_query(self) -> Query:
         return Query(frozenset({self.left}), frozenset({self.right}), frozenset(self.given))
-
-    def to_dict(self) -> dict:
-        return {"left": self.left, "right": self.right, "given": list(self.given), "text": str(self)}
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
@@ -82,7 +82,7 @@ def parse_edge(text: str, where: str, field_name: str) -> tuple[str, str]:
 
 
 @dataclass(frozen=True, eq=False)
-class CausalGraph:
+class CausalGraph(Serializable):
     """A validated causal DAG. Build with :meth:`build` or :func:`causaliqa.load_graph`."""
 
     name: str
@@ -244,20 +244,6 @@ class CausalGraph:
                 else:
                     given = tuple(sorted(self.parents(b), key=order.get))
                 yield Independence(b, a, given)
-
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "title": self.title,
-            "description": self.description,
-            "nodes": {
-                n: {k: v for k, v in {"role": node.role, "label": node.label, "math": node.math, "description": node.description}.items() if v}
-                for n, node in self.nodes.items()
-            },
-            "edges": [f"{a} -> {b}" for a, b in self.edges],
-            "layout": {n: list(xy) for n, xy in self.layout.items()},
-            "claims": [c.to_dict() for c in self.claims],
-        }
 
 
 def _as_set(value) -> frozenset[str]:

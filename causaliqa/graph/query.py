@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from causaliqa.errors import CausaliqaError
+from causaliqa.serialize import Serializable
 
 _NEGATED_OPS = ("!_||_", "!_|_", "!⟂", "!⊥", "⟂̸", "⊥̸")
 _OPS = ("_||_", "_|_", "⟂", "⊥")
@@ -23,8 +24,13 @@ _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
-class Query:
+class Query(Serializable):
     """``left _||_ right | given``; ``expect_separated`` is False for a ``!_||_`` query."""
+
+    json_properties = ('text',)
+    @property
+    def text(self) -> str:
+        return str(self)
 
     left: frozenset[str]
     right: frozenset[str]
@@ -41,15 +47,6 @@ class Query:
         if self.given:
             text += " | " + ", ".join(sorted(self.given))
         return text
-
-    def to_dict(self) -> dict:
-        return {
-            "left": sorted(self.left),
-            "right": sorted(self.right),
-            "given": sorted(self.given),
-            "expect_separated": self.expect_separated,
-            "text": str(self),
-        }
 
 
 def _format_side(nodes: frozenset[str]) -> str:

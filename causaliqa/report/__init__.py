@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import re
 import html
-import os
-import uuid
 from pathlib import Path
 
 from causaliqa.verdict import PROXY_MEANING
@@ -28,9 +26,9 @@ def _ci(ci) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    from causaliqa.atomic import write_text_atomic
+
+    write_text_atomic(path, text)
 
 
 def _corr(c) -> str:
@@ -167,8 +165,6 @@ def _html(blocks, title: str) -> str:
 
 def write_figures(results, folder: Path) -> dict[str, list[Path]]:
     from causaliqa.draw import draw_graph
-    from causaliqa.analysis import mixture_frame
-    from causaliqa.scoring.store import load_mixtures, load_scores
 
     folder.mkdir(parents=True, exist_ok=True)
     exp = results.experiment
@@ -181,9 +177,8 @@ def write_figures(results, folder: Path) -> dict[str, list[Path]]:
     figures["auc"] = auc_with_ci(results.pairs, folder / "auc")
     if any(p.by_label or p.by_image for p in results.pairs):
         figures["conditioning"] = conditioning(results.pairs, folder / "conditioning")
-    if results.mixtures:
-        data = mixture_frame(load_scores(exp.out), load_mixtures(exp.out))
-        figures["mixture_distributions"] = mixture_distributions(data, q_cols, folder / "mixture_distributions")
+    if results.mixtures and results.mixture_values is not None:
+        figures["mixture_distributions"] = mixture_distributions(results.mixture_values, q_cols, folder / "mixture_distributions")
         figures["mixture_auc"] = mixture_auc(results.mixtures, folder / "mixture_auc")
     for g in exp.graphs:
         figures[f"dag_{g.name}"] = [draw_graph(g, folder / f"dag_{g.name}.{s}") for s in ("png", "pdf")]
@@ -199,24 +194,7 @@ def write_report(results) -> dict[str, Path]:
     figures = write_figures(results, out / "figures")
     blocks = _blocks(results, figures)
     files = {"results": out / "results.json", "markdown": out / "report.md", "html": out / "report.html"}
-    write_json_atomic(files["results"], _jsonable(results.to_dict()))
+    write_json_atomic(files["results"], results.to_dict())
     _write_text(files["markdown"], _markdown(blocks, out))
     _write_text(files["html"], _html(blocks, f"{results.experiment.name}: causaliqa report"))
     return files
-
-
-def _jsonable(value):
-    """NaN -> None and numpy scalars -> Python, so results.json is strict JSON."""
-    import math
-
-    import numpy as np
-
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -26,9 +26,18 @@ from causaliqa.data.datasets import ImageRecord
 from causaliqa.errors import CausaliqaError, Interrupted
 from causaliqa.estimators.base import Estimator
 from causaliqa.scoring.store import (
-    KEY, compact, load_estimator_info, load_failures, load_scores, store_format, write_estimator_info,
-    write_parquet_atomic, write_part, writer_lock,
+    KEY,
+    compact,
+    load_estimator_info,
+    load_failures,
+    load_scores,
+    store_format,
+    write_estimator_info,
+    write_parquet_atomic,
+    write_part,
+    writer_lock,
 )
+from causaliqa.serialize import Serializable
 
 
 class _Terminated(BaseException):
@@ -61,8 +70,10 @@ def _collate(items):
 
 
 @dataclass(frozen=True)
-class ScoreSummary:
+class ScoreSummary(Serializable):
     """What a scoring run did."""
+
+    json_properties = ('images_per_second',)
 
     out: str
     rows: int
@@ -76,9 +87,6 @@ class ScoreSummary:
     @property
     def images_per_second(self) -> float:
         return self.scored / self.seconds if self.seconds > 0 else float("nan")
-
-    def to_dict(self) -> dict:
-        return {**self.__dict__, "columns": list(self.columns), "images_per_second": self.images_per_second}
 
 
 @dataclass

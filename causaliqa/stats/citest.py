@@ -27,13 +27,14 @@ Without clusters: a continuous member of Z, or a many-level categorical under te
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from causaliqa.errors import CausaliqaError
+from causaliqa.serialize import Serializable
 
 KINDS = ("binary", "continuous", "categorical")
 METHODS = ("auto", "parametric", "gcm")
@@ -43,8 +44,10 @@ SEPARATED_PROBABILITY = 1e-6  # a fitted probability this close to 0 or 1 means 
 
 
 @dataclass(frozen=True)
-class CITest:
+class CITest(Serializable):
     """One test of ``left _||_ right | given`` on data; rejected means dependence was found."""
+
+    json_properties = ('statement', 'tested')
 
     left: str
     right: str
@@ -65,9 +68,6 @@ class CITest:
     @property
     def tested(self) -> bool:
         return bool(np.isfinite(self.p_value))
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "given": list(self.given), "statement": self.statement}
 
 
 def _strata_codes(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
@@ -126,7 +126,10 @@ def ols_f_test(y: np.ndarray, covariates: np.ndarray, tested: np.ndarray, codes:
 
 def _logit_llf(y: np.ndarray, X: np.ndarray) -> tuple[float, str]:
     import statsmodels.api as sm
-    from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
+    from statsmodels.tools.sm_exceptions import (
+        ConvergenceWarning,
+        PerfectSeparationWarning,
+    )
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
+from causaliqa.serialize import Serializable
+
 
 @dataclass(frozen=True)
-class Correlation:
+class Correlation(Serializable):
     name: str
     estimate: float
     p_value: float
     ci_low: float
     ci_high: float
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class GroupCorrelation:
+class GroupCorrelation(Serializable):
     """Kendall, Spearman and Pearson of per-group mean Q against per-group accuracy."""
 
     n_groups: int
@@ -29,10 +28,6 @@ class GroupCorrelation:
     kendall: Correlation
     spearman: Correlation
     pearson: Correlation
-
-    def to_dict(self) -> dict:
-        return {"n_groups": self.n_groups, "n_boot": self.n_boot,
-                **{c.name: c.to_dict() for c in (self.kendall, self.spearman, self.pearson)}}
 
 
 def pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -18,16 +18,17 @@ Q is standardised before fitting (AUC is unaffected; coefficients are per standa
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
+from causaliqa.serialize import Serializable
 from causaliqa.stats.logistic import fit_logit_batched, predict_proba
 from causaliqa.stats.metrics import auc_score, cross_entropy
 
 
 @dataclass(frozen=True)
-class PointwisePredictability:
+class PointwisePredictability(Serializable):
     """Logistic P(M | Q): ``splits`` random 80/20 splits by image id; AUC and CE on the held-out ids."""
 
     auc: float
@@ -42,12 +43,9 @@ class PointwisePredictability:
     auc_sd: float = 0.0
     auc_range: tuple[float, float] = (float("nan"), float("nan"))
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class GroupedPredictability:
+class GroupedPredictability(Serializable):
     """One logistic model per group (label or image id), k folds stratified by M; mean fold AUC and CE.
 
     ``auc_ci`` resamples groups (their folds move together). Exclusions are counted by reason:
@@ -71,9 +69,6 @@ class GroupedPredictability:
     folds_ce_used: int = 0
     groups_used: int = 0
     auc_ci: tuple[float, float] = (float("nan"), float("nan"))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _design(q: np.ndarray) -> np.ndarray:
@@ -243,16 +238,13 @@ def grouped_predictability(q, m, groups, by: str = "group", k: int = 5, seed: in
 
 
 @dataclass(frozen=True)
-class NullBand:
+class NullBand(Serializable):
     """The AUC's distribution when M is permuted across image ids: where 'no association' lands on this design."""
 
     low: float
     high: float
     mean: float
     n_perm: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def permutation_null(q, m, image_ids, seed: int = 0, n_perm: int = 200, splits: int = 10) -> NullBand:
