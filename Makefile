@@ -18,9 +18,12 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# modules whose public functions carry runnable examples (run as doctests)
+DOCTESTS := causaliqa/graph causaliqa/estimators/spec.py causaliqa/serialize.py causaliqa/scoring/run.py causaliqa/analysis.py
+
 test: install
 	$(PY) -m ruff check --select F causaliqa tests benchmarks
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests $(DOCTESTS) --doctest-modules
 
 demo: install
 	$(VENV)/bin/causaliqa demo

@@ -121,6 +121,21 @@ def analyse_mixtures(scores: pd.DataFrame, members: pd.DataFrame, m: str, q: str
 
 
 def analyse_store(out: str | Path, m_columns: list[str], q_columns: list[str], seed: int = 0, n_boot: int = 1000) -> list[PairAnalysis]:
+    """Every (M, Q) pair of a store through the paper's analyses (``causaliqa analyze STORE --m ... --q ...``).
+
+    >>> import tempfile
+    >>> rng = np.random.default_rng(0)
+    >>> q = rng.normal(size=400)
+    >>> frame = pd.DataFrame({"image_id": np.repeat(np.arange(100), 4).astype(str),
+    ...                       "corruption": np.tile(["clean", "noise", "noise", "blur"], 100),
+    ...                       "severity": np.tile([0, 1, 2, 1], 100), "label": np.repeat(np.arange(100) % 10, 4),
+    ...                       "q.score": q, "m.correct": (q + rng.normal(size=400) > 0).astype(int)})
+    >>> store = Path(tempfile.mkdtemp())
+    >>> frame.to_parquet(store / "scores.parquet")
+    >>> [pair] = analyse_store(store, ["m.correct"], ["q.score"], n_boot=50)
+    >>> pair.point_wise.auc > 0.7, pair.group_wise.n_groups, pair.by_label.n_groups
+    (True, 3, 10)
+    """
     frame = load_scores(out)
     for col in [*m_columns, *q_columns]:
         if col not in frame.columns:

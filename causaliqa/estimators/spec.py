@@ -37,6 +37,14 @@ class EstimatorSpec:
 
     @classmethod
     def parse(cls, text: str, where: str = "estimator") -> "EstimatorSpec":
+        """Parse ``[family:]name[@weights][:output]``; ``str()`` gives it back.
+
+        >>> spec = EstimatorSpec.parse("resnet34@/models/a/model.pth:max_prob")
+        >>> spec.base, spec.weights_kind, spec.column()
+        ('resnet34', 'file', 'resnet34@model.max_prob')
+        >>> str(EstimatorSpec.parse("iqa:brisque@w/b.pth")), EstimatorSpec.parse("iqa:brisque@w/b.pth").key
+        ('iqa:brisque@w/b.pth', 'iqa:brisque')
+        """
         if not isinstance(text, str) or not text.strip():
             raise CausaliqaError(where, None, "an estimator such as tv, iqa:brisque or efficientnet_lite0:correct", repr(text))
         text = text.strip()

@@ -64,8 +64,6 @@ class Independence(Serializable):
     def __str__(self) -> str:
         return f"{self.left} _||_ {self.right}" + (f" | {', '.join(self.given)}" if self.given else "")
 
-    def to_query(self) -> Query:
-        return Query(frozenset({self.left}), frozenset({self.right}), frozenset(self.given))
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
@@ -161,8 +159,6 @@ class CausalGraph(Serializable):
     def parents(self, node: str) -> set[str]:
         return set(self._nx.predecessors(node))
 
-    def descendants(self, node: str) -> set[str]:
-        return nx.descendants(self._nx, node)
 
     def topological_order(self) -> list[str]:
         return list(nx.lexicographical_topological_sort(self._nx))
@@ -222,7 +218,7 @@ class CausalGraph(Serializable):
 
         >>> g = CausalGraph.build(["X -> Q", "X -> M"])
         >>> [str(i) for i in g.implied_independencies()]
-        ['M _||_ Q | X']
+        ['Q _||_ M | X']
         """
         return list(islice(self._iter_implied(all_pairs, restrict_to), limit))
 

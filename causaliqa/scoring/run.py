@@ -275,6 +275,16 @@ def score_images(
     """Score ``records`` with every binding into the store at ``out``; resume where a run stopped.
 
     Holds the store's writer lock throughout. Every estimator's weights load before the first image.
+
+    >>> import tempfile, numpy as np
+    >>> from PIL import Image
+    >>> from causaliqa.scoring import load_scores, make_bindings
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> Image.fromarray(np.full((32, 48, 3), 90, np.uint8)).save(folder / "flat.png")
+    >>> record = ImageRecord("flat", str(folder / "flat.png"), label=0)
+    >>> summary = score_images([record], make_bindings(["tv"]), folder / "store", workers=0, progress=False)
+    >>> summary.scored, float(load_scores(folder / "store")["tv.score"][0])  # a flat image has no variation
+    (1, 0.0)
     """
     out = Path(out)
     started = time.perf_counter()

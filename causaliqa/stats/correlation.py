@@ -43,22 +43,6 @@ def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return pearson_rows(stats.rankdata(a, axis=1), stats.rankdata(b, axis=1))
 
 
-def kendall_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Kendall tau-b of each row pair (ties handled as scipy's default variant 'b').
-
-    Each unordered pair (i < j) once, signs as int8: half the work and an eighth of the memory of
-    the full n x n sign matrices.
-    """
-    i, j = np.triu_indices(a.shape[1], 1)
-    da = np.sign(a[:, i] - a[:, j]).astype(np.int8)
-    db = np.sign(b[:, i] - b[:, j]).astype(np.int8)
-    concordance = (da * db).sum(axis=1, dtype=np.int64)
-    ta = np.count_nonzero(da, axis=1)
-    tb = np.count_nonzero(db, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return concordance / np.sqrt(ta.astype(np.float64) * tb)
-
-
 def resample_counts(idx: np.ndarray, n: int) -> np.ndarray:
     """(B, n) how often each of the n groups appears in each resample."""
     B = idx.shape[0]

@@ -1,6 +1,6 @@
 """Logistic regression of M on Q for many groups at once: batched Newton/IRLS in numpy.
 
-Each group g has rows X[g] (intercept + features) with a row mask; all groups take Newton steps
+Each group g has rows (intercept, z) with a row mask; all groups take Newton steps
 together. Groups with one class, or whose fit runs away (perfect or quasi-perfect separation), are
 flagged instead of diverging.
 """
@@ -29,54 +29,18 @@ class BatchedLogit:
 
 
 def fit_logit_batched(X: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None, max_iter: int = 50, tol: float = 1e-10) -> BatchedLogit:
-    """Maximum-likelihood logistic fit per group; X (G, n, p), y (G, n) in {0,1}, mask (G, n) bool.
-
-    With an intercept and one feature (the paper's P(M | Q)) the 2 x 2 Newton step is solved in closed
-    form on (G, n) arrays; otherwise batched einsum/solve.
-    """
+    """Maximum-likelihood logit(P) = b0 + b1 z per group: X (G, n, 2) whose first column is ones, y (G, n) in {0, 1},
+    mask (G, n) bool. The 2 x 2 Newton step is solved in closed form on (G, n) arrays (the paper's P(M | Q))."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     G, n, p = X.shape
-    if p == 2 and np.all(X[..., 0] == 1.0):
-        w = None if mask is None else np.asarray(mask, dtype=np.float64)
-        positives = y.sum(1) if w is None else (y * w).sum(1)
-        count = np.full(G, float(n)) if w is None else w.sum(1)
-        one_class = (positives == 0) | (positives == count)
-        return _fit_intercept_slope(np.ascontiguousarray(X[..., 1]), y, w, one_class, max_iter, tol)
-    w_rows = np.ones((G, n)) if mask is None else np.asarray(mask, dtype=np.float64)
-    positives = (y * w_rows).sum(axis=1)
-    count = w_rows.sum(axis=1)
+    if p != 2 or not np.all(X[..., 0] == 1.0):
+        raise ValueError("fit_logit_batched fits an intercept and one slope: X must be (G, n, 2) with a first column of ones")
+    w = None if mask is None else np.asarray(mask, dtype=np.float64)
+    positives = y.sum(1) if w is None else (y * w).sum(1)
+    count = np.full(G, float(n)) if w is None else w.sum(1)
     one_class = (positives == 0) | (positives == count)
-    beta = np.zeros((G, p))
-    active = ~one_class
-    converged = np.zeros(G, dtype=bool)
-    ridge = 1e-12 * np.eye(p)
-    it = 0
-    for it in range(1, max_iter + 1):
-        if not active.any():
-            break
-        Xa, ya, wa, ba = X[active], y[active], w_rows[active], beta[active]
-        eta = np.einsum("gnp,gp->gn", Xa, ba)
-        mu = 1.0 / (1.0 + np.exp(-eta))
-        weight = wa * mu * (1 - mu)
-        grad = np.einsum("gnp,gn->gp", Xa, wa * (ya - mu))
-        hess = np.einsum("gnp,gn,gnq->gpq", Xa, weight, Xa) + ridge
-        try:
-            step = np.linalg.solve(hess, grad[..., None])[..., 0]
-        except np.linalg.LinAlgError:  # a singular group (e.g. constant Q): pseudo-inverse step
-            step = np.einsum("gpq,gq->gp", np.linalg.pinv(hess), grad)
-        beta[active] = ba + step
-        done = np.abs(step).max(axis=1) < tol * (1 + np.abs(ba).max(axis=1))
-        eta_new = np.abs(np.einsum("gnp,gp->gn", Xa, beta[active]) * wa).max(axis=1)
-        runaway = eta_new > SEPARATION_LIMIT
-        idx = np.flatnonzero(active)
-        converged[idx[done & ~runaway]] = True
-        active[idx[done | runaway]] = False
-    eta_final = np.abs(np.einsum("gnp,gp->gn", X, beta) * w_rows).max(axis=1)
-    separated = ~one_class & (eta_final > SEPARATION_LIMIT)
-    coef = beta.copy()
-    coef[one_class | separated] = np.nan
-    return BatchedLogit(coef, converged & ~separated, one_class, separated, it, beta)
+    return _fit_intercept_slope(np.ascontiguousarray(X[..., 1]), y, w, one_class, max_iter, tol)
 
 
 def predict_proba(X: np.ndarray, coef: np.ndarray) -> np.ndarray:
