@@ -18,8 +18,19 @@ runner = CliRunner()
 KEY = ["image_id", "corruption", "severity"]
 
 
-def score_args(imagenet_val, out, *estimators, limit=24, extra=()):
-    args = ["score", "--images", str(imagenet_val / "images"), "--labels", str(imagenet_val / "labels.csv"),
+@pytest.fixture(scope="module")
+def image_set(tmp_path_factory):
+    """24 synthetic photographs-to-be (textured 256 x 200 JPEGs) in the ImageNet-val layout: images/ + labels.csv.
+    The store's behaviour does not depend on what the pictures show, so these tests need no ../shared."""
+    from bad_inputs import make_images
+
+    folder = tmp_path_factory.mktemp("val")
+    make_images(folder, 24, size=(256, 200), suffix=".JPEG")
+    return folder
+
+
+def score_args(image_set, out, *estimators, limit=24, extra=()):
+    args = ["score", "--images", str(image_set / "images"), "--labels", str(image_set / "labels.csv"),
             "--limit", str(limit), "--corruptions", "gaussian_noise,contrast", "--severities", "2",
             "--out", str(out), "--batch-size", "4", "--part-size", "4", "--workers", "0"]
     for e in estimators:
@@ -28,16 +39,16 @@ def score_args(imagenet_val, out, *estimators, limit=24, extra=()):
 
 
 @pytest.mark.slow
-def test_kill_and_resume_gives_exactly_the_rows_of_an_uninterrupted_run(imagenet_val, tmp_path):
+def test_kill_and_resume_gives_exactly_the_rows_of_an_uninterrupted_run(image_set, tmp_path):
     estimators = ("tv", "iqa:piqe")
     reference = tmp_path / "reference"
-    result = runner.invoke(app, score_args(imagenet_val, reference, *estimators))
+    result = runner.invoke(app, score_args(image_set, reference, *estimators))
     assert result.exit_code == 0, result.output
     expected = pd.read_parquet(reference / "scores.parquet")
     assert len(expected) == 72
 
     killed = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "causaliqa.cli", *score_args(imagenet_val, killed, *estimators)]
+    cmd = [sys.executable, "-m", "causaliqa.cli", *score_args(image_set, killed, *estimators)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 120
@@ -51,7 +62,7 @@ def test_kill_and_resume_gives_exactly_the_rows_of_an_uninterrupted_run(imagenet
     for p in parts:  # every part on disk is whole
         pq.read_table(p)
 
-    result = runner.invoke(app, score_args(imagenet_val, killed, *estimators))
+    result = runner.invoke(app, score_args(image_set, killed, *estimators))
     assert result.exit_code == 0, result.output
     assert "already in the store" in result.output
     skipped = int(result.stdout.split(" variants scored, ")[1].split(" already")[0])
@@ -62,10 +73,10 @@ def test_kill_and_resume_gives_exactly_the_rows_of_an_uninterrupted_run(imagenet
     assert not list((killed / "parts").glob("*.parquet"))
 
 
-def test_failures_are_recorded_and_run_goes_on(imagenet_val, tmp_path):
+def test_failures_are_recorded_and_run_goes_on(image_set, tmp_path):
     images = tmp_path / "images"
     images.mkdir()
-    files = sorted((imagenet_val / "images").iterdir())[:3]
+    files = sorted((image_set / "images").iterdir())[:3]
     for f in files:
         shutil.copy(f, images / f.name)
     data = files[0].read_bytes()
@@ -83,24 +94,24 @@ def test_failures_are_recorded_and_run_goes_on(imagenet_val, tmp_path):
     assert len(pd.read_parquet(out / "scores.parquet")) == 3
 
 
-def test_adding_an_estimator_scores_only_the_new_columns(imagenet_val, tmp_path):
+def test_adding_an_estimator_scores_only_the_new_columns(image_set, tmp_path):
     out = tmp_path / "store"
-    assert runner.invoke(app, score_args(imagenet_val, out, "tv", limit=6)).exit_code == 0
+    assert runner.invoke(app, score_args(image_set, out, "tv", limit=6)).exit_code == 0
     first = pd.read_parquet(out / "scores.parquet")
-    result = runner.invoke(app, score_args(imagenet_val, out, "tv", "iqa:piqe", limit=6))
+    result = runner.invoke(app, score_args(image_set, out, "tv", "iqa:piqe", limit=6))
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("18 variants scored, 0 already")
     second = pd.read_parquet(out / "scores.parquet")
     assert len(second) == len(first) == 18
     assert second["iqa:piqe.score"].notna().all()
     pd.testing.assert_series_equal(second.sort_values(KEY)["tv.score"].reset_index(drop=True), first.sort_values(KEY)["tv.score"].reset_index(drop=True))
-    result = runner.invoke(app, score_args(imagenet_val, out, "tv", "iqa:piqe", limit=8))
+    result = runner.invoke(app, score_args(image_set, out, "tv", "iqa:piqe", limit=8))
     assert result.stdout.startswith("6 variants scored, 18 already")
 
 
-def test_store_reads_without_causaliqa(imagenet_val, tmp_path):
+def test_store_reads_without_causaliqa(image_set, tmp_path):
     out = tmp_path / "store"
-    assert runner.invoke(app, score_args(imagenet_val, out, "tv", limit=2)).exit_code == 0
+    assert runner.invoke(app, score_args(image_set, out, "tv", limit=2)).exit_code == 0
     code = f"import pyarrow.parquet as pq; t = pq.read_table({str(out / 'scores.parquet')!r}); print(t.num_rows, sorted(t.column_names))"
     done = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
                           env={"PYTHONPATH": os.pathsep.join(p for p in sys.path if "site-packages" in p)})
