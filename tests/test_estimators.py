@@ -73,7 +73,7 @@ def test_efficientnet_lite0_real_accuracy_and_severity(imagenet_val):
     model = get_estimator("efficientnet_lite0")
     clean, labels = load_batch(imagenet_val, 50)
     acc_clean = model.score(clean, labels)["correct"].mean()
-    assert acc_clean >= 0.6
+    assert acc_clean >= 0.6  # ../shared/README: Lite0 top-1 0.79 on 300 of these images; 50 images give sd ~0.06
     mild, _ = load_batch(imagenet_val, 50, "gaussian_noise", 1)
     severe, _ = load_batch(imagenet_val, 50, "gaussian_noise", 5)
     acc_mild = model.score(mild, labels)["correct"].mean()
@@ -91,6 +91,7 @@ def test_brisque_niqe_rank_corrupted_worse(imagenet_val, shared_weights, metric,
     s_clean = estimator.score(clean, labels)["score"]
     s_noisy = estimator.score(noisy, labels)["score"]
     assert estimator.higher_is_better["score"] is False
+    # lower is better for both: severity-4 noise must read worse on at least 6 of the 8 images, and on average
     assert (s_noisy > s_clean).mean() >= 0.75 and s_noisy.mean() > s_clean.mean()
 
 

@@ -77,3 +77,11 @@ def test_judgement_is_frozen_and_serialisable():
         j.separated = False
     d = j.to_dict()
     assert d["separated"] is bool(j) and d["blocked_paths"] and d["given"] == ["X"]
+
+
+def test_a_built_graph_cannot_be_changed_behind_its_networkx_twin():
+    g = load_graph(GRAPHS[0])
+    with pytest.raises(TypeError):
+        g.nodes["Z"] = g.nodes["X"]  # read-only view
+    with pytest.raises(TypeError):
+        g.layout["X"] = (0.0, 0.0)

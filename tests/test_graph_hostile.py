@@ -147,7 +147,7 @@ def test_selection_swatch_differs_from_predicted_and_partial_layout_never_overla
     g = CausalGraph.build(["A -> B", "A -> C", "C -> D"], layout={"B": (1.0, 0.5)})
     pos = node_positions(g)
     assert pos["B"] == (1.0, 0.5)
-    points = list(pos.values())
+    points = list(pos.values())  # 0.5: node_positions' own collision distance
     assert all(abs(a[0] - b[0]) >= 0.5 or abs(a[1] - b[1]) >= 0.5 for i, a in enumerate(points) for b in points[i + 1:])
 
 

@@ -6,7 +6,8 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Iterable
+from types import MappingProxyType
+from typing import Iterable, Mapping
 
 import networkx as nx
 
@@ -84,11 +85,11 @@ class CausalGraph(Serializable):
     """A validated causal DAG. Build with :meth:`build` or :func:`causaliqa.load_graph`."""
 
     name: str
-    nodes: dict[str, Node]
+    nodes: Mapping[str, Node]
     edges: tuple[tuple[str, str], ...]
     description: str = ""
     title: str = ""
-    layout: dict[str, tuple[float, float]] = field(default_factory=dict)
+    layout: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     claims: tuple[Claim, ...] = ()
     source: str = "<graph>"
     _nx: nx.DiGraph = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
@@ -132,14 +133,13 @@ class CausalGraph(Serializable):
             digraph.add_node(n, role=node.role, label=node.display)
         digraph.add_edges_from(pairs)
         _reject_cycles(digraph, source)
-        layout = dict(layout or {})
+        layout = {n: (float(xy[0]), float(xy[1])) for n, xy in (layout or {}).items()}
         for n in layout:
             if n not in nodes:
                 raise CausaliqaError(source, "layout", f"a node of the graph{did_you_mean(n, nodes)}", repr(n))
-        graph = cls(name, nodes, tuple(pairs), description, title, layout, (), source, digraph)
-        checked = tuple(Claim(graph.check_query(c.query, f"{source}: claims[{i}]"), c.source) for i, c in enumerate(claims))
-        object.__setattr__(graph, "claims", checked)
-        return graph
+        checked = tuple(Claim(_known_nodes(c.query, nodes, name, f"{source}: claims[{i}]"), c.source) for i, c in enumerate(claims))
+        # read-only views: a built graph cannot be changed behind its networkx twin's back
+        return cls(name, MappingProxyType(nodes), tuple(pairs), description, title, MappingProxyType(layout), checked, source, digraph)
 
     # ---- structure -------------------------------------------------------------------------
     def to_networkx(self) -> nx.DiGraph:
@@ -168,12 +168,8 @@ class CausalGraph(Serializable):
 
     # ---- queries -----------------------------------------------------------------------------
     def check_query(self, query: Query | str, where: str | None = None) -> Query:
-        where = where or f"{self.source}: query"
-        query = parse_query(query, where) if isinstance(query, str) else query
-        for n in sorted(query.nodes):
-            if n not in self.nodes:
-                raise CausaliqaError(where, None, f"a node of graph '{self.name}'{did_you_mean(n, self.nodes)}", repr(n))
-        return query
+        """Parse (if text) and check that every node of the query is a node of this graph."""
+        return _known_nodes(query, self.nodes, self.name, where or f"{self.source}: query")
 
     def is_separated(self, left, right=None, given=(), *, explain: bool = True, max_paths: int = 5) -> DSeparationJudgement:
         """d-separation of ``left`` and ``right`` given ``given``; truthy when separated.
@@ -240,6 +236,14 @@ class CausalGraph(Serializable):
                 else:
                     given = tuple(sorted(self.parents(b), key=order.get))
                 yield Independence(b, a, given)
+
+
+def _known_nodes(query: Query | str, nodes, graph_name: str, where: str) -> Query:
+    query = parse_query(query, where) if isinstance(query, str) else query
+    for n in sorted(query.nodes):
+        if n not in nodes:
+            raise CausaliqaError(where, None, f"a node of graph '{graph_name}'{did_you_mean(n, nodes)}", repr(n))
+    return query
 
 
 def _as_set(value) -> frozenset[str]:
