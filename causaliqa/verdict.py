@@ -16,6 +16,7 @@ node, so the graph's prediction for the node says nothing certain about the prox
 from __future__ import annotations
 
 import itertools
+from types import MappingProxyType
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -209,8 +210,10 @@ def graph_verdicts(frame: pd.DataFrame, graphs: list[CausalGraph], columns: dict
         family = [i for i, (st, _, test, proxy) in enumerate(raw) if predictions[st.key][g.name] and not proxy and test.tested]
         for i, p in zip(family, adjust_pvalues([raw[i][2].p_value for i in family], "holm")):
             holm[i][g.name] = float(p)
+    frozen = MappingProxyType  # results hold read-only mappings
     tests = tuple(
-        TestedStatement(st, used, test, float(p), bool(np.isfinite(p) and p < alpha), predictions[st.key], proxy, holm[i], alpha)
+        TestedStatement(st, frozen(used), test, float(p), bool(np.isfinite(p) and p < alpha), frozen(predictions[st.key]), proxy,
+                        frozen(holm[i]), alpha)
         for i, ((st, used, test, proxy), p) in enumerate(zip(raw, p_exploratory))
     )
     verdicts = tuple(
@@ -223,4 +226,4 @@ def graph_verdicts(frame: pd.DataFrame, graphs: list[CausalGraph], columns: dict
         )
         for g in graphs
     )
-    return VerdictTable(tests, verdicts, alpha, correction, {k: tuple(v) for k, v in proxies.items()})
+    return VerdictTable(tests, verdicts, alpha, correction, MappingProxyType({k: tuple(v) for k, v in proxies.items()}))

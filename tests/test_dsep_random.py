@@ -77,7 +77,8 @@ def test_implied_independencies_hold_and_are_minimal(seed):
             rest = [v for v in ind.given if v != drop]
             assert pg.is_dconnected(ind.left, ind.right, observed=rest)
         reference = pg.minimal_dseparator(ind.left, ind.right)
-        assert not pg.is_dconnected(ind.left, ind.right, observed=list(reference or []))
+        if reference is not None:  # pgmpy's own minimal separator separates by our engine too (a cross-check)
+            assert graph.is_separated({ind.left}, {ind.right}, set(reference), explain=False)
 
 
 def test_pgmpy_local_independencies_match_basis_on_paper_graph():

@@ -6,22 +6,11 @@ from __future__ import annotations
 from causaliqa.report.figures import short_name
 from causaliqa.table import format_table
 
-PAPER_HEADER = ["task model (M)", "IQA metric (Q)", "AUC", "CE", "KRCC", "PLCC", "SRCC"]
-
-
 def paper_table(pairs, short: bool = False, conditioning: bool = False) -> str:
-    """The paper's Table 1-4 layout: AUC, CE and the signed group-wise correlations (absolute values hide sign flips)."""
-    name = short_name if short else (lambda c: c)
-    header = PAPER_HEADER + (["mAUC|Y", "mAUC|image"] if conditioning else [])
-    rows = []
-    for p in pairs:
-        gw = p.group_wise
-        corr = [f"{c.estimate:+.3f}" for c in (gw.kendall, gw.pearson, gw.spearman)] if gw else ["n/a"] * 3
-        row = [name(p.m), name(p.q), f"{p.point_wise.auc:.3f}", f"{p.point_wise.cross_entropy:.3f}", *corr]
-        if conditioning:
-            row += [f"{g.mean_auc:.3f}" if g else "n/a" for g in (p.by_label, p.by_image)]
-        rows.append(row)
-    return format_table(header, rows)
+    """The paper's table as terminal text (built by ``causaliqa.report.tables``, the one place it is built)."""
+    from causaliqa.report.tables import paper_table as build
+
+    return format_table(*build(pairs, with_ci=False, short=short, conditioning=conditioning))
 
 
 def conditioning_lines(pairs) -> list[str]:

@@ -31,13 +31,10 @@ def _write_text(path: Path, text: str) -> None:
     write_text_atomic(path, text)
 
 
-def _corr(c) -> str:
-    return f"{c.estimate:+.3f} [{c.ci_low:+.2f}, {c.ci_high:+.2f}]"
-
-
 def _blocks(results, figures: dict[str, list[Path]]) -> list[tuple]:
     """The report as a list of blocks, rendered to Markdown and HTML alike: findings first, tests in an appendix."""
     from causaliqa.report.findings import conventions, findings, graph_state
+    from causaliqa.report.tables import paper_table
 
     exp = results.experiment
     spec = exp.spec
@@ -56,15 +53,7 @@ def _blocks(results, figures: dict[str, list[Path]]) -> list[tuple]:
         data_line += f" Scoring: {s.scored} variants scored, {s.skipped} reused from the store, {s.failed} failed, {s.images_per_second:.1f} img/s."
     b.append(("p", data_line))
     b.append(("h2", "Predictability of M from Q (paper Tables 1-4)"))
-    rows = []
-    for p in results.pairs:
-        gw, pw = p.group_wise, p.point_wise
-        rows.append([short_name(p.m), short_name(p.q), f"{p.n_rows} / {p.n_images}", f"{_fmt(pw.auc)} {_ci(pw.auc_ci)}",
-                     f"{_fmt(pw.auc_range[0])}-{_fmt(pw.auc_range[1])}", f"{_fmt(pw.cross_entropy)} {_ci(pw.cross_entropy_ci)}",
-                     *([_corr(c) for c in (gw.kendall, gw.pearson, gw.spearman)] if gw else ["n/a"] * 3),
-                     str(gw.n_groups) if gw else "n/a"])
-    b.append(("table", ["task model (M)", "IQA metric (Q)", "rows / images", "AUC [95 % CI]", "AUC over splits",
-                        "CE [95 % CI]", "KRCC [CI]", "PLCC [CI]", "SRCC [CI]", "groups"], rows))
+    b.append(("table", *paper_table(results.pairs, with_ci=True)))
     b.append(("p", conventions(results)))
     b += [("img", f, cap) for f, cap in ((figures.get("accuracy_vs_quality"), "Accuracy against mean Q per (corruption, severity) group (paper Fig 3/5/7)."),
                                          (figures.get("auc"), "Point-wise AUC with 95 % bootstrap CIs.")) if f]

@@ -11,12 +11,15 @@ MARKERS = {0: "*", 1: "o", 2: "s", 3: "^", 4: "D", 5: "v"}
 
 
 def short_name(column: str) -> str:
-    """``iqa:brisque@brisque_svm_weights.score`` -> ``brisque``; ``efficientnet_lite1.max_prob`` kept."""
-    base, sep, output = column.rpartition(".")
-    if not sep:
+    """A column's display name: ``iqa:brisque.score`` -> ``brisque``; ``efficientnet_lite1.max_prob`` kept;
+    ``resnet34@model.correct`` -> ``resnet34.correct``. Parsed with the one spec type, not by hand."""
+    from causaliqa.estimators.spec import EstimatorSpec, split_column
+
+    key, output = split_column(column)
+    if not output:
         return column
-    base = base.split("@")[0].removeprefix("iqa:")
-    return base if output == "score" else f"{base}.{output}"
+    name = EstimatorSpec.parse(key).name
+    return name if output == "score" else f"{name}.{output}"
 
 
 def _plt():
