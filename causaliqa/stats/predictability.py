@@ -24,7 +24,7 @@ import numpy as np
 
 from causaliqa.serialize import Serializable
 from causaliqa.stats.logistic import fit_logit_batched, predict_proba
-from causaliqa.stats.metrics import auc_score, cross_entropy
+from causaliqa.stats.metrics import auc_score, bootstrap_auc_ce, cross_entropy
 
 
 @dataclass(frozen=True)
@@ -80,19 +80,6 @@ def _standardise(q: np.ndarray) -> np.ndarray:
     return (q - q.mean()) / (sd if sd > 0 else 1.0)
 
 
-def _bootstrap_over_ids(codes: np.ndarray, n_boot: int, rng: np.random.Generator, statistic) -> np.ndarray:
-    """Resample image ids with replacement (all rows of an id move together); ``statistic(rows)`` -> tuple per resample."""
-    ids, local = np.unique(codes, return_inverse=True)
-    order = np.argsort(local, kind="stable")
-    counts = np.bincount(local, minlength=ids.size)
-    starts = np.cumsum(counts) - counts
-    out = []
-    for _ in range(n_boot):
-        pick = rng.integers(0, ids.size, ids.size)
-        out.append(statistic(np.concatenate([order[starts[i]:starts[i] + counts[i]] for i in pick])))
-    return np.array(out, dtype=np.float64).T
-
-
 def _ci95(values: np.ndarray) -> tuple[float, float]:
     if not np.isfinite(values).any():
         return (float("nan"), float("nan"))
@@ -123,8 +110,7 @@ def pointwise_predictability(q, m, image_ids, seed: int = 0, test_fraction: floa
         ces.append(cross_entropy(m_test, p_test))
         coefs.append(coef)
         sizes = sizes or (int((~is_test).sum()), int(is_test.sum()))
-        a, c = _bootstrap_over_ids(codes[is_test], per_split, rng, lambda rows: (auc_score(m_test[rows], p_test[rows]),
-                                                                                 cross_entropy(m_test[rows], p_test[rows])))
+        a, c = bootstrap_auc_ce(m_test, p_test, codes[is_test], per_split, rng)
         boot_auc.append(a)
         boot_ce.append(c)
     aucs = np.array(aucs)
