@@ -247,6 +247,13 @@ def test_bad_input_corpus(tmp_path, case, template, message):
     assert [store_fingerprint(s) for s in stores] == before
 
 
+def test_a_wrong_weights_file_leaves_no_store_folder_behind(tmp_path):
+    images, labels = make_images(tmp_path, 1)
+    (tmp_path / "w.pth").write_text("not weights")
+    result = score(images, labels, tmp_path / "new_store", f"resnet18@{tmp_path / 'w.pth'}")
+    assert result.exit_code == 2 and not (tmp_path / "new_store").exists()
+
+
 def test_offline_download_is_one_line_naming_what_to_pass(tmp_path):
     images, labels = make_images(tmp_path, 1)
     result = score(images, labels, tmp_path / "s", "resnet18")

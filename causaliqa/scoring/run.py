@@ -188,10 +188,10 @@ def score_images(
     torch_device = resolve_device(device)
     batch_size = batch_size or auto_batch_size(torch_device)
     _check_unique_columns(bindings)
+    for binding in bindings:  # weights load before the store is touched: a wrong file leaves no empty OUT behind
+        binding.estimator.to(torch_device)
+        binding.estimator.load_checked(str(binding.estimator.spec.estimator))
     with writer_lock(out):
-        for binding in bindings:
-            binding.estimator.to(torch_device)
-            binding.estimator.load_checked(str(binding.estimator.spec.estimator))
         records = sorted({r.key: r for r in records}.values(), key=lambda r: (r.corruption, r.severity, r.image_id))
         existing, shas, dropped = prepare_store(out, records, bindings, rescore)
         _write_metadata(out, bindings, mixtures)
