@@ -299,6 +299,16 @@ class _Progress:
         return self.text
 
 
+def _start_scoring(tmp_path: Path, n: int, scored: int, *flags):
+    """A real `causaliqa score` process on n synthetic images, returned once it has scored ``scored`` of them."""
+    images, labels = make_images(tmp_path, n, size=(256, 256))
+    out = tmp_path / "s"
+    proc = subprocess.Popen(_cli(images, labels, out, *flags), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, text=True)
+    progress = _Progress(proc)
+    assert _wait_for(lambda: progress.scored() >= scored), progress.text
+    return proc, progress, images, labels, out
+
+
 def _children(pid: int) -> list[int]:
     found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
     return [int(p) for p in found]
@@ -307,13 +317,8 @@ def _children(pid: int) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupt_keeps_scored_work_and_resume_completes(tmp_path, signum, code):
-    n = 200
-    images, labels = make_images(tmp_path, n, size=(256, 256))
-    out = tmp_path / "s"
-    proc = subprocess.Popen(_cli(images, labels, out, "--workers", "1", "--part-size", "1000"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, text=True)
-    progress = _Progress(proc)
-    assert _wait_for(lambda: progress.scored() >= 10), progress.text  # scored, but only in the in-memory buffer
+    n = 200  # 10 scored, but only in the in-memory buffer (parts of 1000)
+    proc, progress, images, labels, out = _start_scoring(tmp_path, n, 10, "--workers", "1", "--part-size", "1000")
     children = _children(proc.pid)
     assert children, "the DataLoader worker runs"
     proc.send_signal(signum)
@@ -334,12 +339,7 @@ def test_interrupt_keeps_scored_work_and_resume_completes(tmp_path, signum, code
 @pytest.mark.slow
 def test_two_writers_one_waits_readers_see_consistent_snapshots(tmp_path):
     n = 120
-    images, labels = make_images(tmp_path, n, size=(256, 256))
-    out = tmp_path / "s"
-    first = subprocess.Popen(_cli(images, labels, out, "--workers", "0", "--part-size", "2"),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, text=True)
-    progress = _Progress(first)
-    assert _wait_for(lambda: progress.scored() >= 4), progress.text
+    first, progress, images, labels, out = _start_scoring(tmp_path, n, 4, "--workers", "0", "--part-size", "2")
     second = subprocess.run(_cli(images, labels, out, "--workers", "0"), capture_output=True, text=True, env=ENV)
     assert second.returncode == 2
     assert f"expected a store no other process is writing (wait for it, or use another --out), got busy: causaliqa score pid {first.pid}" in second.stderr

@@ -166,8 +166,7 @@ def compact(out: Path, force: bool = False, drop_rows: pd.DataFrame | None = Non
         stale = pd.MultiIndex.from_frame(drop_rows[KEY])
         frame = frame[~pd.MultiIndex.from_frame(frame[KEY]).isin(stale)]
     frame = frame.drop(columns=[c for c in drop_columns if c in frame.columns])
-    if parts or rewrite:
-        write_parquet_atomic(frame.reset_index(drop=True), out / "scores.parquet")
+    write_parquet_atomic(frame.reset_index(drop=True), out / "scores.parquet")
     for p in parts:
         p.unlink(missing_ok=True)
     return frame.reset_index(drop=True)
@@ -186,29 +185,29 @@ def load_mixtures(out: Path) -> pd.DataFrame:
     return _read(path, Path(out)) if path.exists() else pd.DataFrame(columns=["variant", "p_c"] + KEY)
 
 
-def load_estimator_info(out: Path) -> dict:
-    """Column -> metadata. Format 1 stores (no provenance) had the columns at the top level."""
+def _metadata(out: Path) -> dict | None:
+    """The parsed ``estimators.json``, or None when there is none."""
     path = Path(out) / "estimators.json"
     if not path.exists():
-        return {}
+        return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise CausaliqaError(str(path), None, "the store's JSON metadata", f"a damaged file ({type(err).__name__})") from None
+
+
+def load_estimator_info(out: Path) -> dict:
+    """Column -> metadata. Format 1 stores (no provenance) had the columns at the top level."""
+    data = _metadata(out) or {}
     return data.get("columns", {}) if data.get("format") == STORE_FORMAT else data
 
 
 def store_format(out: Path) -> int:
-    """2 for stores with provenance, 1 for older ones, 0 for a store with no rows yet."""
-    path = Path(out) / "estimators.json"
-    if not path.exists() and not (Path(out) / "scores.parquet").exists() and not part_files(Path(out)):
-        return 0
-    if path.exists():
-        try:
-            return int(json.loads(path.read_text(encoding="utf-8")).get("format", 1))
-        except (OSError, ValueError):
-            return 1
-    return 1
+    """2 for stores with provenance, 1 for older ones, 0 for a store with no rows and no metadata yet."""
+    data = _metadata(out)
+    if data is None:
+        return 0 if not (Path(out) / "scores.parquet").exists() and not part_files(Path(out)) else 1
+    return int(data.get("format", 1))
 
 
 def write_estimator_info(out: Path, columns: dict) -> None:
