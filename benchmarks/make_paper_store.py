@@ -1,7 +1,7 @@
 """A synthetic score store with the paper's shape, in the store's real format (not committed: it is ~300 MB).
 
 50,000 image ids (50 per label, labels 0-999) x 76 variants (clean + 15 corruptions x 5 severities) = 3.8M rows;
-3 task models' correctness (M) and 6 quality scores (Q). M comes from a logistic model of a latent difficulty
+3 task models' correctness (M) and 6 quality scores (Q), and §6.3's 20 mixtures (mixtures.parquet). M comes from a logistic model of a latent difficulty
 (image content + corruption severity + noise); the Qs are correlated with that difficulty, some strongly (a
 classifier's confidence), some weakly (NR metrics), one not at all. `causaliqa analyze` runs on it unchanged:
 
@@ -57,7 +57,22 @@ def make(out: Path, images: int = 50_000, seed: int = 0) -> pd.DataFrame:
     info |= {c: {"estimator": c.rsplit(".", 1)[0], "output": c.rsplit(".", 1)[1], "kind": "score", "higher_is_better": hib}
              for c, (_, _, hib) in Q_SCORES.items()}
     write_estimator_info(out, info)
+    write_parquet_atomic(mixtures(images, rng), out / "mixtures.parquet")
     return frame
+
+
+def mixtures(images: int, rng: np.random.Generator, fractions: int = 20) -> pd.DataFrame:
+    """Paper §6.3: for p_c = 0.05 ... 1.0, a fraction p_c of the ids takes a mild variant (severity 1-2 of a random
+    corruption), the others stay clean; the members are variants the store already holds (one row per id each)."""
+    ids = np.char.add("ILSVRC2012_val_", np.char.zfill(np.arange(images).astype(str), 8))
+    frames = []
+    for p_c in np.round(np.linspace(1 / fractions, 1.0, fractions), 4):
+        hit = rng.random(images) < p_c
+        frames.append(pd.DataFrame({
+            "variant": f"pc={p_c:.2f}", "p_c": p_c, "image_id": ids,
+            "corruption": np.where(hit, rng.choice(np.array(CORRUPTIONS, dtype=object), images), "clean"),
+            "severity": np.where(hit, rng.integers(1, 3, images), 0).astype(np.int16)}))
+    return pd.concat(frames, ignore_index=True)
 
 
 def main() -> None:
@@ -67,7 +82,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     frame = make(args.out, args.images, args.seed)
-    print(f"{len(frame):,} rows x {frame.shape[1]} columns in {args.out}/scores.parquet")
+    print(f"{len(frame):,} rows x {frame.shape[1]} columns in {args.out}/scores.parquet, 20 mixtures in mixtures.parquet")
 
 
 if __name__ == "__main__":

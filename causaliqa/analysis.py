@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,11 @@ from causaliqa.stats.predictability import (
     GroupedPredictability,
     NullBand,
     PointwisePredictability,
+    SplitPlan,
+    group_folds,
+    id_codes,
     permutation_null,
+    split_plan,
 )
 
 
@@ -39,29 +44,106 @@ class PairAnalysis(Serializable):
     n_images: int = 0
 
 
+STAGES = ("group-wise", "point-wise", "per-label CV", "per-image CV")
+
+
 def analyse_pair(frame: pd.DataFrame, m: str, q: str, seed: int = 0, n_boot: int = 1000,
                  group_wise: bool = True, by_label: bool = True, by_image: bool = True, folds: int = 5,
                  splits: int = 10, clean_group: bool = False) -> PairAnalysis:
-    """The paper's analyses of one (M, Q) pair; per-image CV needs at least 2 x ``folds`` variants per id.
+    """The paper's analyses of one (M, Q) pair (see :func:`analyse_pairs`)."""
+    return analyse_pairs(frame, [m], [q], seed, n_boot, group_wise, by_label, by_image, folds, splits, clean_group)[0]
+
+
+class _Rows:
+    """The rows a set of pairs shares (both columns present) and the work every pair on them reuses:
+    integer id and label codes, the point-wise split plan, the CV folds of each M."""
+
+    def __init__(self, data: pd.DataFrame, seed: int, n_boot: int, splits: int, folds: int):
+        self.data = data
+        self.ids = id_codes(data["image_id"].to_numpy())[1]
+        self.labels = id_codes(data["label"].to_numpy())[1]
+        self.seed, self.n_boot, self.splits, self.k = seed, n_boot, splits, folds
+        self._plan = None
+        self._folds: dict[tuple[str, str], np.ndarray] = {}
+        self._q_orders: tuple[str, list] = ("", [])
+
+    def q_orders(self, q: str) -> list:
+        """Each split's held-out rows sorted by ``q`` (filled by the first M of this Q; one Q kept at a time)."""
+        if self._q_orders[0] != q:
+            self._q_orders = (q, [])
+        return self._q_orders[1]
+
+    @property
+    def plan(self) -> SplitPlan:
+        if self._plan is None:
+            self._plan = split_plan(self.ids, self.seed, 0.2, self.n_boot, self.splits)
+        return self._plan
+
+    def folds(self, m: str, by: str) -> np.ndarray:
+        if (m, by) not in self._folds:
+            groups = self.labels if by == "label" else self.ids
+            self._folds[m, by] = group_folds(self.data[m].to_numpy(), groups, self.k, self.seed)
+        return self._folds[m, by]
+
+
+def analyse_pairs(frame: pd.DataFrame, m_columns: list[str], q_columns: list[str], seed: int = 0, n_boot: int = 1000,
+                  group_wise: bool = True, by_label: bool = True, by_image: bool = True, folds: int = 5,
+                  splits: int = 10, clean_group: bool = False, progress: bool = False,
+                  timings: dict[str, float] | None = None) -> list[PairAnalysis]:
+    """The paper's analyses of every (M, Q) pair, stage by stage; pairs on the same rows share their random draws.
 
     Group-wise correlations run over the (corruption, severity) groups, as the paper's 75; the clean images
-    form a group only with ``clean_group``. Point-wise and per-group analyses use every row, clean included.
+    form a group only with ``clean_group``. Point-wise and per-group analyses use every row, clean included;
+    per-image CV needs at least 2 x ``folds`` variants per id. Each pair's result is what it would get alone:
+    the shared split plan and folds are the draws the pair's own ``seed`` makes. ``timings`` receives the
+    seconds each stage took.
     """
-    data = frame[["image_id", "label", "corruption", "severity", m, q]].dropna()
-    if data.empty:
-        raise CausaliqaError(m, None, f"rows with both {m} and {q}", "none")
-    grouped = data if clean_group else data[data["corruption"] != "clean"]
-    groups = grouped.groupby(["corruption", "severity"])[[q, m]].mean()
-    gw = group_correlation(groups[q].to_numpy(), groups[m].to_numpy(), n_boot=n_boot, seed=seed) if group_wise and len(groups) >= 3 else None
-    pw = pointwise_predictability(data[q].to_numpy(), data[m].to_numpy(), data["image_id"].to_numpy(), seed=seed, n_boot=n_boot,
-                                  splits=splits)
-    q_values, m_values = data[q].to_numpy(), data[m].to_numpy()
-    per_label = per_image = None
-    if by_label:
-        per_label = grouped_predictability(q_values, m_values, data["label"].to_numpy(), by="label", k=folds, seed=seed, n_boot=n_boot)
-    if by_image and data["image_id"].value_counts().max() >= 2 * folds:
-        per_image = grouped_predictability(q_values, m_values, data["image_id"].to_numpy(), by="image_id", k=folds, seed=seed, n_boot=n_boot)
-    return PairAnalysis(m, q, len(data), gw, pw, per_label, per_image, int(data["image_id"].nunique()))
+    from tqdm import tqdm
+
+    pairs = [(m, q) for m in m_columns for q in q_columns]
+    rows: dict[bytes, _Rows] = {}
+    pair_rows = []
+    for m, q in pairs:
+        present = frame[m].notna().to_numpy() & frame[q].notna().to_numpy()
+        key = np.packbits(present).tobytes()
+        if key not in rows:
+            data = frame.loc[present, ["image_id", "label", "corruption", "severity", *m_columns, *q_columns]]
+            if data.empty:
+                raise CausaliqaError(m, None, f"rows with both {m} and {q}", "none")
+            rows[key] = _Rows(data.reset_index(drop=True), seed, n_boot, splits, folds)
+        pair_rows.append(rows[key])
+    wanted = {"group-wise": group_wise, "point-wise": True, "per-label CV": by_label, "per-image CV": by_image}
+    results: dict[str, list] = {}
+    for stage in STAGES:
+        started = time.perf_counter()
+        order = sorted(range(len(pairs)), key=lambda i: pairs[i][1])  # Q-major: a Q's sorted orders serve all its Ms
+        bar = tqdm(order, desc=stage, unit="pair", disable=not progress, leave=False, dynamic_ncols=True)
+        done = {i: _stage(stage, pair_rows[i], *pairs[i], clean_group) if wanted[stage] else None for i in bar}
+        results[stage] = [done[i] for i in range(len(pairs))]
+        if timings is not None:
+            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - started
+    return [PairAnalysis(m, q, len(r.data), results["group-wise"][i], results["point-wise"][i], results["per-label CV"][i],
+                         results["per-image CV"][i], int(r.ids.max()) + 1)
+            for i, ((m, q), r) in enumerate(zip(pairs, pair_rows))]
+
+
+def _stage(stage: str, rows: _Rows, m: str, q: str, clean_group: bool):
+    data, seed, n_boot = rows.data, rows.seed, rows.n_boot
+    q_values, m_values = data[q].to_numpy(dtype=np.float64), data[m].to_numpy(dtype=np.float64)
+    if stage == "group-wise":
+        grouped = data if clean_group else data[data["corruption"] != "clean"]
+        groups = grouped.groupby(["corruption", "severity"])[[q, m]].mean()
+        return group_correlation(groups[q].to_numpy(), groups[m].to_numpy(), n_boot=n_boot, seed=seed) if len(groups) >= 3 else None
+    if stage == "point-wise":
+        return pointwise_predictability(q_values, m_values, rows.ids, seed=seed, n_boot=n_boot, splits=rows.splits, plan=rows.plan,
+                                        q_orders=rows.q_orders(q))
+    if stage == "per-label CV":
+        return grouped_predictability(q_values, m_values, rows.labels, by="label", k=rows.k, seed=seed, n_boot=n_boot,
+                                      folds=rows.folds(m, "label"))
+    if np.bincount(rows.ids).max() < 2 * rows.k:
+        return None
+    return grouped_predictability(q_values, m_values, rows.ids, by="image_id", k=rows.k, seed=seed, n_boot=n_boot,
+                                  folds=rows.folds(m, "image_id"))
 
 
 def group_table(frame: pd.DataFrame, m_columns: list[str], q_columns: list[str]) -> pd.DataFrame:
@@ -105,23 +187,63 @@ def mixture_frame(scores: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
 
 def analyse_mixtures(scores: pd.DataFrame, members: pd.DataFrame, m: str, q: str, seed: int = 0, n_boot: int = 1000,
                      splits: int = 10, n_perm: int = 200) -> MixtureAnalysis:
-    data = mixture_frame(scores, members)[["p_c", "image_id", m, q]].dropna()
-    fractions, aucs, cis, q_means, accs, null = [], [], [], [], [], None
-    for p_c, part in data.groupby("p_c", sort=True):
-        fractions.append(float(p_c))
-        q_means.append(float(part[q].mean()))
-        accs.append(float(part[m].mean()))
-        args = (part[q].to_numpy(), part[m].to_numpy(), part["image_id"].to_numpy())
-        pw = pointwise_predictability(*args, seed=seed, n_boot=n_boot, splits=splits)
-        aucs.append(pw.auc)  # NaN when M takes one value
-        cis.append(pw.auc_ci)
-        if null is None and n_perm and part[m].nunique() == 2:
-            null = permutation_null(*args, seed=seed, n_perm=n_perm, splits=splits)
-    return MixtureAnalysis(m, q, tuple(fractions), tuple(aucs), tuple(cis), tuple(q_means), tuple(accs), null)
+    """Paper §6.3 for one (M, Q) pair (see :func:`analyse_all_mixtures`)."""
+    return analyse_all_mixtures(mixture_frame(scores, members), [m], [q], seed, n_boot, splits, n_perm)[0]
 
 
-def analyse_store(out: str | Path, m_columns: list[str], q_columns: list[str], seed: int = 0, n_boot: int = 1000) -> list[PairAnalysis]:
+def analyse_all_mixtures(data: pd.DataFrame, m_columns: list[str], q_columns: list[str], seed: int = 0, n_boot: int = 1000,
+                         splits: int = 10, n_perm: int = 200, progress: bool = False,
+                         timings: dict[str, float] | None = None) -> list[MixtureAnalysis]:
+    """Paper §6.3 for every pair, from :func:`mixture_frame`'s rows: per fraction p_c the point-wise AUC, and the
+    permutation-null band on the first fraction. Mixtures over the same ids share one split plan."""
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    plans: dict[bytes, SplitPlan] = {}
+    parts = [(float(p_c), part) for p_c, part in data.groupby("p_c", sort=True)]
+    out = []
+    for m, q in tqdm([(m, q) for m in m_columns for q in q_columns], desc="mixtures", unit="pair", disable=not progress,
+                     leave=False, dynamic_ncols=True):
+        fractions, aucs, cis, q_means, accs, null = [], [], [], [], [], None
+        for p_c, part in parts:
+            part = part[part[m].notna() & part[q].notna()]
+            fractions.append(p_c)
+            q_means.append(float(part[q].mean()))
+            accs.append(float(part[m].mean()))
+            ids = id_codes(part["image_id"].to_numpy())[1]
+            key = ids.tobytes()
+            if key not in plans:
+                plans[key] = split_plan(ids, seed, 0.2, n_boot, splits)
+            args = (part[q].to_numpy(dtype=np.float64), part[m].to_numpy(dtype=np.float64), ids)
+            pw = pointwise_predictability(*args, seed=seed, n_boot=n_boot, splits=splits, plan=plans[key])
+            aucs.append(pw.auc)  # NaN when M takes one value
+            cis.append(pw.auc_ci)
+            if null is None and n_perm and part[m].nunique() == 2:
+                null = permutation_null(*args, seed=seed, n_perm=n_perm, splits=splits, n_boot=n_boot, plan=plans[key])
+        out.append(MixtureAnalysis(m, q, tuple(fractions), tuple(aucs), tuple(cis), tuple(q_means), tuple(accs), null))
+    if timings is not None:
+        timings["mixtures"] = timings.get("mixtures", 0.0) + time.perf_counter() - started
+    return out
+
+
+@dataclass(frozen=True)
+class StoreAnalysis(Serializable):
+    """``causaliqa analyze STORE``: every pair's statistics, the store's mixtures (when it holds some), and the
+    seconds each stage took (``timings``: group-wise, point-wise, per-label CV, per-image CV, mixtures, read)."""
+
+    pairs: tuple[PairAnalysis, ...]
+    mixtures: tuple[MixtureAnalysis, ...]
+    timings: dict
+    n_rows: int
+
+
+def analyse_store(out: str | Path, m_columns: list[str], q_columns: list[str], seed: int = 0, n_boot: int = 1000,
+                  splits: int = 10, mixtures: bool = True, n_perm: int = 200, progress: bool = False) -> StoreAnalysis:
     """Every (M, Q) pair of a store through the paper's analyses (``causaliqa analyze STORE --m ... --q ...``).
+
+    Every stored row is used (a store has no experiment to say which variants are designed; ``causaliqa run``
+    leaves out mixture-only variants). Only the needed columns are read, once; they are checked from the files'
+    footers before any data is.
 
     >>> import tempfile
     >>> rng = np.random.default_rng(0)
@@ -132,18 +254,28 @@ def analyse_store(out: str | Path, m_columns: list[str], q_columns: list[str], s
     ...                       "q.score": q, "m.correct": (q + rng.normal(size=400) > 0).astype(int)})
     >>> store = Path(tempfile.mkdtemp())
     >>> frame.to_parquet(store / "scores.parquet")
-    >>> [pair] = analyse_store(store, ["m.correct"], ["q.score"], n_boot=50)
+    >>> [pair] = analyse_store(store, ["m.correct"], ["q.score"], n_boot=50).pairs
     >>> pair.point_wise.auc > 0.7, pair.group_wise.n_groups, pair.by_label.n_groups
     (True, 3, 10)
     """
-    frame = load_scores(out)
+    from causaliqa.scoring.store import load_mixtures, store_columns
+
+    available = store_columns(out)
     for col in [*m_columns, *q_columns]:
-        if col not in frame.columns:
+        if col not in available:
             from causaliqa.graph.model import did_you_mean
 
-            raise CausaliqaError(str(Path(out) / "scores.parquet"), "columns", f"a scored column{did_you_mean(col, frame.columns)}", repr(col))
+            raise CausaliqaError(str(Path(out) / "scores.parquet"), "columns", f"a scored column{did_you_mean(col, available)}", repr(col))
+    started = time.perf_counter()
+    frame = load_scores(out, columns=[*m_columns, *q_columns])
+    timings = {"read": time.perf_counter() - started}
     for col in m_columns:
         values = set(np.unique(frame[col].dropna()))
         if not values <= {0, 1}:
             raise CausaliqaError(col, None, "a binary correctness column for M (an estimator's ':correct' output)", sorted(values)[:5])
-    return [analyse_pair(frame, m, q, seed, n_boot) for m in m_columns for q in q_columns]
+    members = load_mixtures(out) if mixtures else pd.DataFrame()
+    pairs = analyse_pairs(frame, m_columns, q_columns, seed, n_boot, splits=splits, progress=progress, timings=timings)
+    mix = []
+    if len(members):
+        mix = analyse_all_mixtures(mixture_frame(frame, members), m_columns, q_columns, seed, n_boot, splits, n_perm, progress, timings)
+    return StoreAnalysis(tuple(pairs), tuple(mix), timings, len(frame))

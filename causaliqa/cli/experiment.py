@@ -17,12 +17,17 @@ def analyze(
     store: Annotated[Path, typer.Argument(help="A score store folder, or an experiment file (re-analyse its store and rewrite its report).")],
     m: Annotated[Optional[list[str]], typer.Option("--m", help="With a store: correctness column(s) for M, e.g. efficientnet_lite0.correct.")] = None,
     q: Annotated[Optional[list[str]], typer.Option("--q", help="With a store: quality column(s) for Q, e.g. iqa:brisque.score.")] = None,
-    seed: Annotated[int, typer.Option()] = 0,
-    n_boot: Annotated[int, typer.Option(min=10, help="Bootstrap resamples.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seeds every random draw: splits, resamples, folds, permutations.")] = 0,
+    n_boot: Annotated[int, typer.Option(min=10, help="Bootstrap resamples (point-wise: split over the repeated splits).")] = 1000,
+    splits: Annotated[int, typer.Option(min=1, help="Repeated 80/20 splits by image id (point-wise and mixtures).")] = 10,
+    null_permutations: Annotated[int, typer.Option(min=0, help="Permutations for the mixtures' no-association band (0: none).")] = 200,
+    mixtures: Annotated[bool, typer.Option(help="Analyse the store's mixtures (mixtures.parquet) when it has them.")] = True,
+    progress: Annotated[bool, typer.Option(help="A progress bar per analysis stage (on stderr).")] = True,
     json_out: Annotated[Optional[Path], typer.Option("--json-out", help="Also write all results as JSON here.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="With an experiment: override a field, e.g. out=runs/a.")] = None,
 ) -> None:
-    """Re-analyse without scoring: group-wise KRCC/SRCC/PLCC with bootstrap CIs, point-wise AUC/CE, per-label and per-image CV.
+    """Re-analyse without scoring: group-wise KRCC/SRCC/PLCC with bootstrap CIs, point-wise AUC/CE, per-label and per-image CV,
+    and the store's mixtures (paper §6.3). Prints the seconds each stage took.
 
     \b
     causaliqa analyze out/demo --m efficientnet_lite0.correct --q iqa:piqe.score
@@ -30,7 +35,7 @@ def analyze(
     """
     from causaliqa.analysis import analyse_store
     from causaliqa.atomic import write_json_atomic
-    from causaliqa.cli.present import conditioning_lines, paper_table
+    from causaliqa.cli.present import check_output_file, store_analysis_lines
 
     if store.suffix in (".yaml", ".yml"):
         _run_and_print(store, set_ or [], score=False)
@@ -40,12 +45,13 @@ def analyze(
     require_store(store)
     if not m or not q:
         raise CausaliqaError("causaliqa analyze", "--m/--q", "at least one --m and one --q column with a store folder", "none")
-    results = analyse_store(store, m, q, seed=seed, n_boot=n_boot)
-    typer.echo(paper_table(results))
-    for line in conditioning_lines(results):
-        typer.echo(line)
     if json_out:
-        write_json_atomic(json_out, [r.to_dict() for r in results])
+        check_output_file(json_out, "--json-out")
+    results = analyse_store(store, m, q, seed=seed, n_boot=n_boot, splits=splits, mixtures=mixtures, n_perm=null_permutations,
+                            progress=progress)
+    typer.echo("\n".join(store_analysis_lines(results)))
+    if json_out:
+        write_json_atomic(json_out, results.to_dict())
 
 
 def _run_and_print(experiment: Path, overrides: list[str], score: bool = True, **scoring) -> None:

@@ -25,6 +25,16 @@ def conditioning_lines(pairs) -> list[str]:
     return out
 
 
+def store_analysis_lines(results) -> list[str]:
+    """What `causaliqa analyze STORE` prints: the paper's table, conditioning lines, mixtures, stage timings."""
+    lines = [paper_table(results.pairs), *conditioning_lines(results.pairs)]
+    for mix in results.mixtures:
+        band = f"; no-association band [{mix.null.low:.3f}, {mix.null.high:.3f}]" if mix.null else ""
+        lines.append(f"{mix.m} ~ {mix.q} | mixtures: mAUC {mix.mean_auc:.3f} over {len(mix.fractions)} fractions{band}")
+    lines.append("seconds: " + ", ".join(f"{stage} {s:.1f}" for stage, s in results.timings.items()))
+    return lines
+
+
 def experiment_summary(results) -> list[str]:
     """What `causaliqa run` prints: the paper's table, mixtures and the verdict per graph."""
     from causaliqa.report.findings import graph_state
@@ -50,3 +60,16 @@ def verdict_lines(table) -> list[str]:
     lines = ["", format_table(table.header(), table.rows()), ""]
     lines += [f"{v.graph}: {'FALSIFIED by ' + '; '.join(v.falsified_by) if v.falsified else graph_state(v)}" for v in table.verdicts]
     return lines
+
+
+def check_output_file(path, where: str) -> None:
+    """An output file can be written there: its folder exists and it is not itself a folder (checked before work)."""
+    from pathlib import Path
+
+    from causaliqa.errors import CausaliqaError
+
+    path = Path(path)
+    if path.is_dir():
+        raise CausaliqaError(where, None, "a file path to write", f"{path} is a folder")
+    if not path.parent.is_dir():
+        raise CausaliqaError(where, None, "a file in an existing folder", f"no folder {path.parent}")

@@ -11,8 +11,8 @@ import pandas as pd
 from causaliqa.analysis import (
     MixtureAnalysis,
     PairAnalysis,
-    analyse_mixtures,
-    analyse_pair,
+    analyse_all_mixtures,
+    analyse_pairs,
     group_table,
 )
 from causaliqa.errors import CausaliqaError
@@ -85,14 +85,15 @@ def _verdict_frame(frame: pd.DataFrame, exp: Experiment) -> tuple[pd.DataFrame, 
     return frame, ""
 
 
-def analyse_experiment(exp: Experiment, scoring: ScoreSummary | None = None, dataset=None) -> ExperimentResults:
+def analyse_experiment(exp: Experiment, scoring: ScoreSummary | None = None, dataset=None, progress: bool = False) -> ExperimentResults:
     """The paper's analyses, CI tests and verdicts from the store, read once; everything the report needs is carried."""
     from causaliqa.analysis import mixture_frame
     from causaliqa.scoring.store import load_mixtures, load_scores
 
     started = time.perf_counter()
     dataset = dataset or experiment_dataset(exp)
-    frame = load_scores(exp.out)
+    bound = [c for b in exp.bindings.values() for c in b.columns] + [c for cols in exp.proxies.values() for c in cols]
+    frame = load_scores(exp.out, columns=bound)  # only the columns the experiment binds, read once
     m_cols, q_cols = exp.columns("M"), exp.columns("Q")
     missing = [c for b in exp.bindings.values() for c in b.columns if c not in frame.columns]
     if missing:
@@ -101,19 +102,17 @@ def analyse_experiment(exp: Experiment, scoring: ScoreSummary | None = None, dat
     scored = designed_rows(frame, dataset.designed).dropna(subset=[*m_cols, *q_cols])
     if scored.empty:
         raise CausaliqaError(str(exp.out / "scores.parquet"), None, "scored rows for the experiment's images", "none")
-    pairs = tuple(
-        analyse_pair(scored, m, q, seed=exp.spec.seed, n_boot=spec.n_boot, group_wise=spec.group_wise,
-                     by_label=spec.by_label, by_image=spec.by_image, folds=spec.folds, splits=spec.splits,
-                     clean_group=spec.clean_group)
-        for m in m_cols for q in q_cols
-    )
+    pairs = tuple(analyse_pairs(scored, m_cols, q_cols, seed=exp.spec.seed, n_boot=spec.n_boot, group_wise=spec.group_wise,
+                                by_label=spec.by_label, by_image=spec.by_image, folds=spec.folds, splits=spec.splits,
+                                clean_group=spec.clean_group, progress=progress))
     members = load_mixtures(exp.out)
     mixtures: tuple[MixtureAnalysis, ...] = ()
     mixture_values = None
     if spec.mixtures and not members.empty:
-        mixture_values = mixture_frame(frame, members)[["p_c", *q_cols]]
-        mixtures = tuple(analyse_mixtures(frame, members, m, q, seed=exp.spec.seed, n_boot=spec.n_boot, splits=spec.splits,
-                                          n_perm=spec.null_permutations) for m in m_cols for q in q_cols)
+        mixed = mixture_frame(frame, members)
+        mixture_values = mixed[["p_c", *q_cols]]
+        mixtures = tuple(analyse_all_mixtures(mixed, m_cols, q_cols, seed=exp.spec.seed, n_boot=spec.n_boot, splits=spec.splits,
+                                              n_perm=spec.null_permutations, progress=progress))
     # point-wise analyses use every variant; the verdict uses the designed variants, not the mixtures' duplicates
     verdict, note = None, ""
     if spec.ci_tests.enabled:
@@ -136,5 +135,5 @@ def run_experiment(exp: Experiment, score: bool = True, batch_size: int | None =
         require_store(exp.out)
     dataset = experiment_dataset(exp)  # the image folders are read once for scoring and analysis
     summary = score_experiment(exp, batch_size, device, workers, progress, rescore, dataset) if score else None
-    results = analyse_experiment(exp, summary, dataset)
+    results = analyse_experiment(exp, summary, dataset, progress)
     return results, write_report(results)

@@ -96,8 +96,12 @@ def writer_lock(out: Path, command: str = "causaliqa score") -> Iterator[None]:
 
 
 # ---- reading ------------------------------------------------------------------------------------
-def _read(path: Path, out: Path) -> pd.DataFrame:
+def _read(path: Path, out: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """One store file; with ``columns``, only those it has (pyarrow projection: the others are never decoded)."""
     try:
+        if columns is not None:
+            names = set(pq.read_schema(path).names)
+            return pd.read_parquet(path, columns=[c for c in columns if c in names])
         return pd.read_parquet(path)
     except FileNotFoundError:
         raise
@@ -118,12 +122,15 @@ def _coalesce(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return merged
 
 
-def _snapshot(out: Path) -> list[pd.DataFrame]:
+def _store_files(out: Path) -> list[Path]:
+    return ([out / "scores.parquet"] if (out / "scores.parquet").exists() else []) + part_files(out)
+
+
+def _snapshot(out: Path, columns: list[str] | None = None) -> list[pd.DataFrame]:
     """Every file of the store, read as one consistent set (retried if a compaction removes a file meanwhile)."""
     for attempt in range(20):
-        files = ([out / "scores.parquet"] if (out / "scores.parquet").exists() else []) + part_files(out)
         try:
-            return [_read(p, out) for p in files]
+            return [_read(p, out, columns) for p in _store_files(out)]
         except FileNotFoundError:
             time.sleep(0.05 * (attempt + 1))
     raise CausaliqaError(str(out), None, "a store that holds still long enough to read", "files changing for 10 s")
@@ -139,15 +146,29 @@ def require_store(out: str | Path, where: str = "store") -> Path:
 
 
 def load_scores(out: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """All scored rows of a store (base plus parts), one row per key, sorted by key."""
+    """All scored rows of a store (base plus parts), one row per key, sorted by key.
+
+    ``columns``: read only these (and the key and provenance columns) from each file.
+    """
     out = Path(out)
-    frame = _coalesce(_snapshot(out))
+    frame = _coalesce(_snapshot(out, None if columns is None else list(dict.fromkeys(META + list(columns)))))
     for col in META:
         if col not in frame.columns:
             frame[col] = pd.Series(dtype=object)
-    if columns is not None:
-        frame = frame[[c for c in dict.fromkeys(META + list(columns)) if c in frame.columns]]
     return frame.sort_values(KEY, kind="stable").reset_index(drop=True)
+
+
+def store_columns(out: str | Path) -> list[str]:
+    """The columns the store's files hold, from their footers (no data read)."""
+    for attempt in range(20):
+        try:
+            names = [n for p in _store_files(Path(out)) for n in pq.read_schema(p).names]
+            return list(dict.fromkeys(names))
+        except FileNotFoundError:
+            time.sleep(0.05 * (attempt + 1))
+        except Exception as err:
+            raise CausaliqaError(str(out), None, "readable Parquet files in the store", f"a damaged file ({type(err).__name__})") from None
+    raise CausaliqaError(str(out), None, "a store that holds still long enough to read", "files changing for 10 s")
 
 
 def compact(out: Path, force: bool = False, drop_rows: pd.DataFrame | None = None, drop_columns: list[str] = ()) -> pd.DataFrame:

@@ -48,50 +48,27 @@ def predict_proba(X: np.ndarray, coef: np.ndarray) -> np.ndarray:
 
 
 def _fit_intercept_slope(z: np.ndarray, y: np.ndarray, w: np.ndarray | None, one_class: np.ndarray, max_iter: int, tol: float) -> BatchedLogit:
-    """Newton/IRLS for logit(P) = b0 + b1 z per group; the same iteration as the general path, in closed form.
+    """Newton/IRLS for logit(P) = b0 + b1 z per group, compiled (:func:`causaliqa.stats._kernels.logit_irls`): one
+    pass over a group's rows per iteration, groups in parallel; ``w`` is the row mask as 0/1 weights, or None.
+    Separation is detected from the linear predictor the iteration computes anyway."""
+    from numba import get_num_threads
 
-    ``w`` is the row mask as 0/1 weights, or None when every row counts (no multiplications spent on it).
-    Separation is detected from the linear predictor the iteration computes anyway.
-    """
-    from scipy.special import expit
+    from causaliqa.stats._kernels import logit_irls, logit_irls_one
 
-    G = z.shape[0]
-    beta = np.zeros((G, 2))
-    active = ~one_class
-    converged = np.zeros(G, dtype=bool)
-    runaway_any = np.zeros(G, dtype=bool)
-    it = 0
-    for it in range(1, max_iter + 1):
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
-            break
-        if idx.size == G:  # every group active: views, not copies (a pooled fit on millions of rows)
-            za, ya, wa, ba = z, y, w, beta.copy()
-        else:
-            za, ya, wa, ba = z[idx], y[idx], (w[idx] if w is not None else None), beta[idx]
-        eta = za * ba[:, 1:]
-        eta += ba[:, :1]
-        runaway = (np.abs(eta) if wa is None else np.abs(eta) * wa).max(1) > SEPARATION_LIMIT
-        mu = expit(eta, out=eta)
-        r = ya - mu
-        W = mu * (1 - mu)
-        if wa is not None:
-            r *= wa
-            W *= wa
-        g0, g1 = r.sum(1), np.einsum("gn,gn->g", r, za)
-        Wz = W * za
-        h00, h01, h11 = W.sum(1) + 1e-12, Wz.sum(1), np.einsum("gn,gn->g", Wz, za) + 1e-12
-        det = h00 * h11 - h01 * h01
-        ok = det > 0
-        det = np.where(ok, det, 1.0)
-        step = np.stack([(h11 * g0 - h01 * g1) / det, (h00 * g1 - h01 * g0) / det], 1)
-        step = np.where(ok[:, None], step, np.stack([g0 / h00, np.zeros_like(g0)], 1))  # constant z: intercept only
-        beta[idx] = np.where(runaway[:, None], ba, ba + step)
-        done = np.abs(step).max(1) < tol * (1 + np.abs(ba).max(1))
-        converged[idx[done & ~runaway]] = True
-        runaway_any[idx[runaway]] = True
-        active[idx[done | runaway]] = False
-    separated = ~one_class & runaway_any
+    z, y = np.ascontiguousarray(z), np.ascontiguousarray(y, dtype=np.float64)
+    one_class = np.asarray(one_class, dtype=np.bool_)
+    if z.shape[0] < get_num_threads() and z.shape[1] >= 100_000:  # few long groups: parallel within each group
+        beta = np.zeros((z.shape[0], 2))
+        converged, runaway = np.zeros(z.shape[0], dtype=bool), np.zeros(z.shape[0], dtype=bool)
+        iterations = np.zeros(z.shape[0], dtype=np.int64)
+        for g in np.flatnonzero(~one_class):
+            weights = np.zeros(0) if w is None else np.ascontiguousarray(w[g], dtype=np.float64)
+            beta[g, 0], beta[g, 1], converged[g], runaway[g], iterations[g] = logit_irls_one(
+                z[g], y[g], weights, max_iter, tol, SEPARATION_LIMIT, 4 * get_num_threads())
+    else:
+        weights = np.zeros((0, 0)) if w is None else np.ascontiguousarray(w, dtype=np.float64)
+        beta, converged, runaway, iterations = logit_irls(z, y, weights, one_class, max_iter, tol, SEPARATION_LIMIT)
+    separated = ~one_class & runaway
     coef = beta.copy()
     coef[one_class | separated] = np.nan
-    return BatchedLogit(coef, converged & ~separated, one_class, separated, it, beta)
+    return BatchedLogit(coef, converged & ~separated, one_class, separated, int(iterations.max(initial=0)), beta)

@@ -24,37 +24,52 @@ def cross_entropy(y: np.ndarray, p: np.ndarray, eps: float = 1e-15) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
 
 
+def id_resample_counts(n_ids: int, n_boot: int, rng: np.random.Generator, block: int = 16) -> np.ndarray:
+    """(n_boot, n_ids) draw counts: resample b draws id i counts[b, i] times. The draws are the loop's
+    ``rng.integers(0, n_ids, n_ids)`` once per resample, taken ``block`` resamples at a time."""
+    counts = np.empty((n_boot, n_ids), dtype=np.int32)
+    for first in range(0, n_boot, block):
+        picks = rng.integers(0, n_ids, (min(block, n_boot - first), n_ids))
+        for i, row in enumerate(picks):
+            counts[first + i] = np.bincount(row, minlength=n_ids)
+    return counts
+
+
 def bootstrap_auc_ce(y: np.ndarray, p: np.ndarray, codes: np.ndarray, n_boot: int, rng: np.random.Generator,
                      block: int = 16, eps: float = 1e-15) -> tuple[np.ndarray, np.ndarray]:
-    """AUC and cross-entropy of ``n_boot`` resamples of image ids (all rows of an id move together), vectorised.
+    """AUC and cross-entropy of ``n_boot`` resamples of image ids (all rows of an id move together).
 
     A resample that draws an id c times is the rows of that id, each counted c times, so its AUC is the
     Mann-Whitney statistic with those counts as weights (ties count half) and its CE a weighted mean. The
-    resamples are the same draws as a loop taking ``rng.integers(0, n_ids, n_ids)`` once per resample, so
-    the results equal the loop's (to rounding). Rows are sorted once; each block of resamples costs
-    O(block x rows). NaN where a resample holds one class.
+    resamples are the same draws as a loop taking ``rng.integers(0, n_ids, n_ids)`` once per resample
+    (:func:`id_resample_counts`), so the results equal the loop's. NaN where a resample holds one class.
+    """
+    ids, local = np.unique(codes, return_inverse=True)
+    return resampled_auc_ce(y, p, local, id_resample_counts(ids.size, n_boot, rng, block), eps)
+
+
+def resampled_auc_ce(y: np.ndarray, p: np.ndarray, local: np.ndarray, counts: np.ndarray,
+                     eps: float = 1e-15, order: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """AUC and CE of each resample given its id draw counts (``counts[b, local[row]]`` weights a row).
+
+    Rows are sorted by ``p`` once (``order``: an order in which ``p`` is non-decreasing, when the caller has
+    one); one pass per resample (compiled) accumulates the weighted Mann-Whitney numerator over tie groups,
+    so a resample costs O(rows) and no (resamples x rows) array is built.
     """
     y = np.asarray(y).astype(bool)
-    ids, local = np.unique(codes, return_inverse=True)
-    order = np.argsort(p, kind="stable")
-    ys, ls, ps = y[order], local[order], np.asarray(p, dtype=np.float64)[order]
-    starts = np.flatnonzero(np.r_[True, ps[1:] != ps[:-1]])  # tie groups: equal scores, contiguous once sorted
-    pc = np.clip(ps, eps, 1 - eps)
-    loss = -np.where(ys, np.log(pc), np.log1p(-pc))
-    loss_by_id = np.bincount(ls, weights=loss, minlength=ids.size)
-    rows_by_id = np.bincount(ls, minlength=ids.size).astype(np.float64)
-    aucs, ces = np.empty(n_boot), np.empty(n_boot)
-    for first in range(0, n_boot, block):
-        b = min(block, n_boot - first)
-        picks = rng.integers(0, ids.size, (b, ids.size))
-        counts = np.zeros((b, ids.size))
-        np.add.at(counts, (np.repeat(np.arange(b), ids.size), picks.ravel()), 1.0)
-        w = counts[:, ls]  # (b, rows): each row weighted by how often its id was drawn
-        pos = np.add.reduceat(np.where(ys, w, 0.0), starts, axis=1)
-        neg = np.add.reduceat(np.where(ys, 0.0, w), starts, axis=1)
-        below = np.cumsum(neg, axis=1) - neg
-        total_pos, total_neg = pos.sum(1), neg.sum(1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            aucs[first:first + b] = (pos * (below + 0.5 * neg)).sum(1) / (total_pos * total_neg)
-        ces[first:first + b] = (counts @ loss_by_id) / (counts @ rows_by_id)
-    return aucs, ces
+    p = np.asarray(p, dtype=np.float64)
+    order = np.argsort(p, kind="stable") if order is None else order
+    ps = p[order]
+    group_end = np.r_[ps[1:] != ps[:-1], True]  # last row of each tie group
+    aucs = _weighted_auc(y[order], np.asarray(local, dtype=np.int64)[order], group_end, np.ascontiguousarray(counts))
+    pc = np.clip(p, eps, 1 - eps)
+    loss = -np.where(y, np.log(pc), np.log1p(-pc))
+    loss_by_id = np.bincount(local, weights=loss, minlength=counts.shape[1])
+    rows_by_id = np.bincount(local, minlength=counts.shape[1]).astype(np.float64)
+    return aucs, (counts @ loss_by_id) / (counts @ rows_by_id)
+
+
+def _weighted_auc(ys, ls, group_end, counts):
+    from causaliqa.stats._kernels import weighted_auc_sorted
+
+    return weighted_auc_sorted(ys, ls, group_end, counts)

@@ -24,7 +24,7 @@ import numpy as np
 
 from causaliqa.serialize import Serializable
 from causaliqa.stats.logistic import fit_logit_batched, predict_proba
-from causaliqa.stats.metrics import auc_score, bootstrap_auc_ce, cross_entropy
+from causaliqa.stats.metrics import id_resample_counts, resampled_auc_ce
 
 
 @dataclass(frozen=True)
@@ -90,36 +90,88 @@ def _split_ids(n_ids: int, test_fraction: float, rng: np.random.Generator) -> np
     return rng.permutation(n_ids)[: max(1, round(test_fraction * n_ids))]
 
 
+def id_codes(values) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted unique values, code of each value): ``np.unique(values, return_inverse=True)``, fast for strings and
+    free for codes that are already dense (0..G-1, each used)."""
+    values = np.asarray(values)
+    if values.dtype.kind in "iu" and values.size and values.min() == 0 and np.all(np.bincount(values) > 0):
+        return np.arange(int(values.max()) + 1), values.astype(np.int64, copy=False)
+    import pandas as pd
+
+    codes, names = pd.factorize(values, sort=True)
+    return np.asarray(names), codes.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """The point-wise procedure's random draws for one set of image ids, shared by every (M, Q) pair on those ids:
+    per split the held-out rows, their ids' local codes and the bootstrap draw counts (resamples x test ids).
+    The draws are taken in the order of the reference loop (split, then its resamples), so a plan built once
+    gives every pair exactly what it would have drawn alone."""
+
+    n_ids: int
+    seed: int
+    per_split: int
+    test: tuple[np.ndarray, ...]
+    local: tuple[np.ndarray, ...]
+    counts: tuple[np.ndarray, ...]
+
+
+def split_plan(codes: np.ndarray, seed: int = 0, test_fraction: float = 0.2, n_boot: int = 1000, splits: int = 10) -> SplitPlan:
+    """Draw ``splits`` 80/20 splits of the ids in ``codes`` (dense 0..n-1) and ``n_boot / splits`` id resamples each."""
+    n_ids = int(codes.max()) + 1 if codes.size else 0
+    rng = np.random.default_rng(seed)
+    splits = max(1, min(splits, n_ids))
+    per_split = max(1, n_boot // splits)
+    test, local, counts = [], [], []
+    for _ in range(splits):
+        chosen = np.zeros(n_ids, dtype=bool)
+        chosen[_split_ids(n_ids, test_fraction, rng)] = True
+        is_test = chosen[codes]
+        _, loc = np.unique(codes[is_test], return_inverse=True)
+        test.append(is_test)
+        local.append(loc)
+        counts.append(id_resample_counts(int(loc.max()) + 1, per_split, rng))
+    return SplitPlan(n_ids, seed, per_split, tuple(test), tuple(local), tuple(counts))
+
+
 def pointwise_predictability(q, m, image_ids, seed: int = 0, test_fraction: float = 0.2, n_boot: int = 1000,
-                             splits: int = 10) -> PointwisePredictability:
-    """The paper's 80/20 split by image id, repeated ``splits`` times (see the module docstring)."""
+                             splits: int = 10, plan: SplitPlan | None = None, q_orders: list | None = None) -> PointwisePredictability:
+    """The paper's 80/20 split by image id, repeated ``splits`` times (see the module docstring).
+
+    ``plan`` (from :func:`split_plan` on the same ids, seed and sizes) skips drawing; the result is the same.
+    ``q_orders`` (a list, filled on first use) holds each split's held-out rows sorted by Q: every M column of
+    this Q reuses it, as the fitted P(M | Q) is monotone in Q (reversed when the slope is negative).
+    """
     q = _standardise(np.asarray(q, dtype=np.float64))
     m = np.asarray(m, dtype=np.float64)
-    ids, codes = np.unique(np.asarray(image_ids), return_inverse=True)
-    rng = np.random.default_rng(seed)
-    splits = max(1, min(splits, ids.size))
-    per_split = max(1, n_boot // splits)
-    aucs, ces, coefs, boot_auc, boot_ce, sizes = [], [], [], [], [], None
-    for _ in range(splits):
-        is_test = np.isin(codes, _split_ids(ids.size, test_fraction, rng))
+    if plan is None:
+        plan = split_plan(id_codes(image_ids)[1], seed, test_fraction, n_boot, splits)
+    q_orders = [] if q_orders is None else q_orders
+    aucs, ces, coefs, boot_auc, boot_ce = [], [], [], [], []
+    for split, (is_test, local, counts) in enumerate(zip(plan.test, plan.local, plan.counts)):
         fit = fit_logit_batched(_design(q[~is_test])[None], m[~is_test][None])
         coef = np.where(np.isfinite(fit.coef[0]), fit.coef[0], fit.last[0])  # separated: the separating direction
-        p_test = predict_proba(_design(q[is_test])[None], coef[None])[0]
-        m_test = m[is_test]
-        aucs.append(auc_score(m_test, p_test))
-        ces.append(cross_entropy(m_test, p_test))
+        q_test = q[is_test]
+        p_test = predict_proba(_design(q_test)[None], coef[None])[0]
+        if len(q_orders) <= split:
+            q_orders.append(np.argsort(q_test, kind="stable"))
+        order = q_orders[split] if coef[1] >= 0 else q_orders[split][::-1]  # rounding keeps p monotone: same tie groups
+        ones = np.ones((1, counts.shape[1]), dtype=counts.dtype)  # the held-out set itself, as resample 0
+        a, c = resampled_auc_ce(m[is_test], p_test, local, np.concatenate([ones, counts]), order=order)
+        aucs.append(a[0])
+        ces.append(c[0])
         coefs.append(coef)
-        sizes = sizes or (int((~is_test).sum()), int(is_test.sum()))
-        a, c = bootstrap_auc_ce(m_test, p_test, codes[is_test], per_split, rng)
-        boot_auc.append(a)
-        boot_ce.append(c)
+        boot_auc.append(a[1:])
+        boot_ce.append(c[1:])
     aucs = np.array(aucs)
     finite = aucs[np.isfinite(aucs)]
     coef = np.mean(coefs, axis=0)
+    n_test = int(plan.test[0].sum())
     return PointwisePredictability(
         float(np.mean(finite)) if finite.size else float("nan"), _ci95(np.concatenate(boot_auc)),
-        float(np.nanmean(ces)), _ci95(np.concatenate(boot_ce)), (float(coef[0]), float(coef[1])), sizes[0], sizes[1],
-        per_split * splits, splits, float(np.std(finite)) if finite.size else float("nan"),
+        float(np.nanmean(ces)), _ci95(np.concatenate(boot_ce)), (float(coef[0]), float(coef[1])), q.size - n_test, n_test,
+        plan.per_split * len(plan.test), len(plan.test), float(np.std(finite)) if finite.size else float("nan"),
         (float(finite.min()), float(finite.max())) if finite.size else (float("nan"), float("nan")))
 
 
@@ -162,9 +214,12 @@ def _cv_chunk(Q, M, present, fold, k):
 
 def stratified_folds(m: np.ndarray, codes: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """Fold of every row, stratified by M within each group: a group's rows, ordered by class and then at random,
-    are dealt round the k folds from a random start, so each fold gets its share of each class. One sort for all groups."""
+    are dealt round the k folds from a random start, so each fold gets its share of each class. One sort for all groups
+    (a stable sort by random key, then a stable sort by (group, class): the order ``np.lexsort`` gives, faster)."""
     n_groups = int(codes.max()) + 1 if codes.size else 0
-    order = np.lexsort((rng.random(codes.size), m, codes))
+    by_random = np.argsort(rng.random(codes.size), kind="stable")
+    key = np.asarray(codes, dtype=np.int64) * 2 + (np.asarray(m) > 0)
+    order = by_random[np.argsort(key[by_random], kind="stable")]
     counts = np.bincount(codes, minlength=n_groups)
     position = np.arange(codes.size) - np.repeat(np.cumsum(counts) - counts, counts)
     fold = np.empty(codes.size, dtype=np.int64)
@@ -172,12 +227,21 @@ def stratified_folds(m: np.ndarray, codes: np.ndarray, k: int, rng: np.random.Ge
     return fold
 
 
+def group_folds(m, groups, k: int = 5, seed: int = 0) -> np.ndarray:
+    """The folds :func:`grouped_predictability` uses for these groups and this M (any Q): computed once, shared."""
+    return stratified_folds(np.asarray(m, dtype=np.float64), id_codes(groups)[1], k, np.random.default_rng(seed))
+
+
 def grouped_predictability(q, m, groups, by: str = "group", k: int = 5, seed: int = 0, max_cells: int = 2_000_000,
-                           n_boot: int = 1000) -> GroupedPredictability:
-    """Fit all groups x folds at once with batched IRLS; folds stratified by M; exclusions counted by reason."""
+                           n_boot: int = 1000, folds: np.ndarray | None = None) -> GroupedPredictability:
+    """Fit all groups x folds at once with batched IRLS; folds stratified by M; exclusions counted by reason.
+
+    Folds come from ``seed`` (``folds`` passes the same ones precomputed by :func:`group_folds`); the group
+    bootstrap draws from the seed's second stream, so sharing folds across Q columns changes nothing.
+    """
     q = np.asarray(q, dtype=np.float64)
     m = np.asarray(m, dtype=np.float64)
-    names, codes = np.unique(np.asarray(groups), return_inverse=True)
+    names, codes = id_codes(groups)
     order = np.argsort(codes, kind="stable")
     counts = np.bincount(codes, minlength=names.size)
     n_max = counts.max()
@@ -194,9 +258,11 @@ def grouped_predictability(q, m, groups, by: str = "group", k: int = 5, seed: in
     mean = np.where(present, Q, 0).sum(1, keepdims=True) / counts[:, None]
     sd = np.sqrt(np.where(present, (Q - mean) ** 2, 0).sum(1, keepdims=True) / counts[:, None])
     Q = np.where(present, (Q - mean) / np.where(sd > 0, sd, 1.0), 0.0)
-    rng = np.random.default_rng(seed)
+    if folds is None:
+        folds = stratified_folds(m, codes, k, np.random.default_rng(seed))
+    rng = np.random.default_rng([seed, 1])
     fold = np.full((G, n_max), -1)
-    fold[codes[order], pos_in_group] = stratified_folds(m, codes, k, rng)[order]
+    fold[codes[order], pos_in_group] = folds[order]
     chunk = max(1, max_cells // (k * n_max))
     parts = []
     for start in range(0, G, chunk):  # bounded memory: chunk x k fits at a time
@@ -233,20 +299,43 @@ class NullBand(Serializable):
     n_perm: int
 
 
-def permutation_null(q, m, image_ids, seed: int = 0, n_perm: int = 200, splits: int = 10) -> NullBand:
-    """AUC of the point-wise procedure with M's values permuted across image ids (each id keeps its rows' pattern)."""
-    q = np.asarray(q, dtype=np.float64)
+def permutation_null(q, m, image_ids, seed: int = 0, n_perm: int = 200, splits: int = 10, n_boot: int = 1000,
+                     plan: SplitPlan | None = None) -> NullBand:
+    """The point-wise AUC (mean over the analysis's own splits) with M permuted across image ids, ``n_perm`` times.
+
+    Vectorised over permutations: a held-out AUC needs only the direction of the fitted slope, and for a logistic
+    fit with an intercept the slope's sign is the sign of the score sum((m - mean m) q) on the training rows (the
+    profile likelihood is concave), so each split is one matrix product for the directions and one for the rank
+    sums. Equals running :func:`pointwise_predictability` on each permuted M (tested).
+    """
+    q = _standardise(np.asarray(q, dtype=np.float64))
     m = np.asarray(m, dtype=np.float64)
-    ids, codes = np.unique(np.asarray(image_ids), return_inverse=True)
+    _, codes = id_codes(image_ids)
+    plan = plan or split_plan(codes, seed, 0.2, n_boot, splits)
     rng = np.random.default_rng(seed + 7919)
-    values = []
-    for i in range(n_perm):
-        perm = rng.permutation(ids.size)
-        m_perm = _permute_by_id(m, codes, perm)
-        values.append(pointwise_predictability(q, m_perm, codes, seed=seed + i + 1, n_boot=splits, splits=splits).auc)
-    values = np.array(values)
+    M = np.stack([_permute_by_id(m, codes, rng.permutation(plan.n_ids)) for _ in range(n_perm)]) if n_perm else np.zeros((0, m.size))
+    per_split = np.stack([_held_out_aucs(q, M, is_test) for is_test in plan.test], 1)
+    with np.errstate(invalid="ignore"):
+        values = np.nanmean(np.where(np.isfinite(per_split), per_split, np.nan), 1)
     lo, hi = _ci95(values)
     return NullBand(lo, hi, float(np.nanmean(values)), n_perm)
+
+
+def _held_out_aucs(q: np.ndarray, M: np.ndarray, is_test: np.ndarray) -> np.ndarray:
+    """Held-out AUC of the logistic fit on the other rows, for every row of M (permutations x rows)."""
+    from scipy.stats import rankdata
+
+    q_train, M_train, M_test = q[~is_test], M[:, ~is_test], M[:, is_test]
+    score = M_train @ (q_train - q_train.mean())
+    train_pos = M_train.sum(1)
+    one_class = (train_pos == 0) | (train_pos == q_train.size)
+    n_pos = M_test.sum(1)
+    n_neg = M_test.shape[1] - n_pos
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = (M_test @ rankdata(q[is_test]) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    auc = np.where(score > 0, auc, np.where(score < 0, 1 - auc, 0.5))
+    auc = np.where(one_class, 0.5, auc)  # no slope: a constant prediction
+    return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
 
 
 def _permute_by_id(m: np.ndarray, codes: np.ndarray, perm: np.ndarray) -> np.ndarray:

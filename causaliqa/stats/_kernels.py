@@ -1,0 +1,174 @@
+"""Compiled inner loops (numba), each with a numpy/scipy reference it is tested against in tests/test_fast_paths.py."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(parallel=True, cache=True)
+def weighted_auc_sorted(ys, ls, group_end, counts):
+    """Weighted Mann-Whitney AUC per resample over rows sorted by score.
+
+    ``ys`` (rows,) bool classes, ``ls`` (rows,) id of each row, ``group_end`` (rows,) True on the last row of a
+    tie group, ``counts`` (B, ids) weights per id. AUC_b = sum over tie groups of pos_g * (neg below g + neg_g / 2)
+    divided by (total pos * total neg); NaN where a resample holds one class. Integer-valued sums in float64 are
+    exact (below 2**53), so the result does not depend on the summation order.
+    """
+    B = counts.shape[0]
+    out = np.empty(B)
+    for b in prange(B):
+        w = counts[b]
+        below = 0.0
+        num = 0.0
+        pos_g = 0.0
+        neg_g = 0.0
+        total_pos = 0.0
+        for r in range(ys.size):
+            c = w[ls[r]]
+            if ys[r]:
+                pos_g += c
+            else:
+                neg_g += c
+            if group_end[r]:
+                num += pos_g * (below + 0.5 * neg_g)
+                below += neg_g
+                total_pos += pos_g
+                pos_g = 0.0
+                neg_g = 0.0
+        if total_pos > 0 and below > 0:
+            out[b] = num / (total_pos * below)
+        else:
+            out[b] = np.nan
+    return out
+
+
+@njit(parallel=True, cache=True)
+def logit_irls(z, y, w, one_class, max_iter, tol, limit):
+    """Newton/IRLS for logit(P) = b0 + b1 z, one fit per row g of the (G, n) arrays, rows in parallel.
+
+    ``w`` (G, n) 0/1 row weights (the mask), or a (0, 0) array when every entry counts. Per iteration, one pass
+    over the row accumulates the gradient and the 2 x 2 Hessian; a fit whose masked |linear predictor| exceeds
+    ``limit`` stops without taking the step (separation). Returns beta (G, 2), converged, runaway, iterations.
+    """
+    G, n = z.shape
+    masked = w.shape[0] > 0
+    beta = np.zeros((G, 2))
+    converged = np.zeros(G, dtype=np.bool_)
+    runaway = np.zeros(G, dtype=np.bool_)
+    iterations = np.zeros(G, dtype=np.int64)
+    for g in prange(G):
+        if one_class[g]:
+            continue
+        b0 = 0.0
+        b1 = 0.0
+        for it in range(1, max_iter + 1):
+            iterations[g] = it
+            g0 = 0.0
+            g1 = 0.0
+            h00 = 1e-12
+            h01 = 0.0
+            h11 = 1e-12
+            biggest = 0.0
+            for i in range(n):
+                wi = w[g, i] if masked else 1.0
+                if wi == 0.0:
+                    continue
+                zi = z[g, i]
+                eta = b0 + b1 * zi
+                if abs(eta) > biggest:
+                    biggest = abs(eta)
+                mu = 1.0 / (1.0 + np.exp(-eta))
+                r = (y[g, i] - mu) * wi
+                W = mu * (1.0 - mu) * wi
+                g0 += r
+                g1 += r * zi
+                h00 += W
+                h01 += W * zi
+                h11 += W * zi * zi
+            det = h00 * h11 - h01 * h01
+            if det > 0:
+                s0 = (h11 * g0 - h01 * g1) / det
+                s1 = (h00 * g1 - h01 * g0) / det
+            else:  # constant z: intercept only
+                s0 = g0 / h00
+                s1 = 0.0
+            done = max(abs(s0), abs(s1)) < tol * (1.0 + max(abs(b0), abs(b1)))
+            if biggest > limit:
+                runaway[g] = True
+                break
+            b0 += s0
+            b1 += s1
+            if done:
+                converged[g] = True
+                break
+        beta[g, 0] = b0
+        beta[g, 1] = b1
+    return beta, converged, runaway, iterations
+
+
+@njit(parallel=True, cache=True)
+def logit_irls_one(z, y, w, max_iter, tol, limit, chunks):
+    """:func:`logit_irls` for one long group (a pooled fit on millions of rows): the same iteration, each pass
+    split into ``chunks`` parts summed in parallel. ``w`` is a (0,) array when every row counts."""
+    n = z.size
+    masked = w.size > 0
+    b0 = 0.0
+    b1 = 0.0
+    converged = False
+    runaway = False
+    it = 0
+    size = (n + chunks - 1) // chunks
+    for it in range(1, max_iter + 1):
+        parts = np.zeros((chunks, 6))
+        for c in prange(chunks):
+            g0 = 0.0
+            g1 = 0.0
+            h00 = 0.0
+            h01 = 0.0
+            h11 = 0.0
+            biggest = 0.0
+            for i in range(c * size, min(n, (c + 1) * size)):
+                wi = w[i] if masked else 1.0
+                if wi == 0.0:
+                    continue
+                zi = z[i]
+                eta = b0 + b1 * zi
+                if abs(eta) > biggest:
+                    biggest = abs(eta)
+                mu = 1.0 / (1.0 + np.exp(-eta))
+                r = (y[i] - mu) * wi
+                W = mu * (1.0 - mu) * wi
+                g0 += r
+                g1 += r * zi
+                h00 += W
+                h01 += W * zi
+                h11 += W * zi * zi
+            parts[c, 0] = g0
+            parts[c, 1] = g1
+            parts[c, 2] = h00
+            parts[c, 3] = h01
+            parts[c, 4] = h11
+            parts[c, 5] = biggest
+        g0 = parts[:, 0].sum()
+        g1 = parts[:, 1].sum()
+        h00 = parts[:, 2].sum() + 1e-12
+        h01 = parts[:, 3].sum()
+        h11 = parts[:, 4].sum() + 1e-12
+        det = h00 * h11 - h01 * h01
+        if det > 0:
+            s0 = (h11 * g0 - h01 * g1) / det
+            s1 = (h00 * g1 - h01 * g0) / det
+        else:
+            s0 = g0 / h00
+            s1 = 0.0
+        done = max(abs(s0), abs(s1)) < tol * (1.0 + max(abs(b0), abs(b1)))
+        if parts[:, 5].max() > limit:
+            runaway = True
+            break
+        b0 += s0
+        b1 += s1
+        if done:
+            converged = True
+            break
+    return b0, b1, converged, runaway, it
