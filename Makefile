@@ -29,7 +29,7 @@ demo: install
 	$(VENV)/bin/causaliqa demo
 
 # Not a set-up command: measured speed against the reference libraries (writes benchmarks/results/*.json).
-BENCHES := grouped_cv bootstrap auc pooled_logit dsep corruptions scoring
+BENCHES := grouped_cv bootstrap auc pooled_logit dsep corruptions scoring paper_analysis
 bench: install
 	set -e; for b in $(BENCHES); do $(PY) benchmarks/bench_$$b.py; done
 

@@ -18,6 +18,7 @@ from causaliqa.stats import (
     pointwise_predictability,
 )
 from causaliqa.stats.correlation import GroupCorrelation
+from causaliqa.stats.threads import kernels_own_the_cores
 from causaliqa.stats.predictability import (
     GroupedPredictability,
     NullBand,
@@ -98,8 +99,6 @@ def analyse_pairs(frame: pd.DataFrame, m_columns: list[str], q_columns: list[str
     the shared split plan and folds are the draws the pair's own ``seed`` makes. ``timings`` receives the
     seconds each stage took.
     """
-    from tqdm import tqdm
-
     pairs = [(m, q) for m in m_columns for q in q_columns]
     rows: dict[bytes, _Rows] = {}
     pair_rows = []
@@ -114,17 +113,25 @@ def analyse_pairs(frame: pd.DataFrame, m_columns: list[str], q_columns: list[str
         pair_rows.append(rows[key])
     wanted = {"group-wise": group_wise, "point-wise": True, "per-label CV": by_label, "per-image CV": by_image}
     results: dict[str, list] = {}
-    for stage in STAGES:
-        started = time.perf_counter()
-        order = sorted(range(len(pairs)), key=lambda i: pairs[i][1])  # Q-major: a Q's sorted orders serve all its Ms
-        bar = tqdm(order, desc=stage, unit="pair", disable=not progress, leave=False, dynamic_ncols=True)
-        done = {i: _stage(stage, pair_rows[i], *pairs[i], clean_group) if wanted[stage] else None for i in bar}
-        results[stage] = [done[i] for i in range(len(pairs))]
-        if timings is not None:
-            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - started
+    with kernels_own_the_cores():
+        for stage in STAGES:
+            _run_stage(stage, wanted[stage], pairs, pair_rows, clean_group, progress, timings, results)
     return [PairAnalysis(m, q, len(r.data), results["group-wise"][i], results["point-wise"][i], results["per-label CV"][i],
                          results["per-image CV"][i], int(r.ids.max()) + 1)
             for i, ((m, q), r) in enumerate(zip(pairs, pair_rows))]
+
+
+def _run_stage(stage, wanted, pairs, pair_rows, clean_group, progress, timings, results) -> None:
+    """One stage for every pair (a progress bar per stage), Q-major so a Q's sorted orders serve all its Ms."""
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    order = sorted(range(len(pairs)), key=lambda i: pairs[i][1])
+    bar = tqdm(order, desc=stage, unit="pair", disable=not progress, leave=False, dynamic_ncols=True)
+    done = {i: _stage(stage, pair_rows[i], *pairs[i], clean_group) if wanted else None for i in bar}
+    results[stage] = [done[i] for i in range(len(pairs))]
+    if timings is not None:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - started
 
 
 def _stage(stage: str, rows: _Rows, m: str, q: str, clean_group: bool):
@@ -199,31 +206,56 @@ def analyse_all_mixtures(data: pd.DataFrame, m_columns: list[str], q_columns: li
     from tqdm import tqdm
 
     started = time.perf_counter()
-    plans: dict[bytes, SplitPlan] = {}
-    parts = [(float(p_c), part) for p_c, part in data.groupby("p_c", sort=True)]
-    out = []
-    for m, q in tqdm([(m, q) for m in m_columns for q in q_columns], desc="mixtures", unit="pair", disable=not progress,
-                     leave=False, dynamic_ncols=True):
-        fractions, aucs, cis, q_means, accs, null = [], [], [], [], [], None
-        for p_c, part in parts:
-            part = part[part[m].notna() & part[q].notna()]
-            fractions.append(p_c)
-            q_means.append(float(part[q].mean()))
-            accs.append(float(part[m].mean()))
-            ids = id_codes(part["image_id"].to_numpy())[1]
-            key = ids.tobytes()
-            if key not in plans:
-                plans[key] = split_plan(ids, seed, 0.2, n_boot, splits)
-            args = (part[q].to_numpy(dtype=np.float64), part[m].to_numpy(dtype=np.float64), ids)
-            pw = pointwise_predictability(*args, seed=seed, n_boot=n_boot, splits=splits, plan=plans[key])
-            aucs.append(pw.auc)  # NaN when M takes one value
-            cis.append(pw.auc_ci)
-            if null is None and n_perm and part[m].nunique() == 2:
-                null = permutation_null(*args, seed=seed, n_perm=n_perm, splits=splits, n_boot=n_boot, plan=plans[key])
-        out.append(MixtureAnalysis(m, q, tuple(fractions), tuple(aucs), tuple(cis), tuple(q_means), tuple(accs), null))
+    parts = [(float(p_c), part.reset_index(drop=True)) for p_c, part in data.groupby("p_c", sort=True)]
+    shared = _MixtureDraws([id_codes(part["image_id"].to_numpy())[1] for _, part in parts], seed, n_boot, splits)
+    pairs = sorted([(m, q) for m in m_columns for q in q_columns], key=lambda pair: pair[1])  # Q-major: shared orders
+    with kernels_own_the_cores():
+        done = {(m, q): _mixture_pair(m, q, parts, shared, n_perm)
+                for m, q in tqdm(pairs, desc="mixtures", unit="pair", disable=not progress, leave=False, dynamic_ncols=True)}
+    out = [done[m, q] for m in m_columns for q in q_columns]
     if timings is not None:
         timings["mixtures"] = timings.get("mixtures", 0.0) + time.perf_counter() - started
     return out
+
+
+class _MixtureDraws:
+    """What every pair's mixtures share: each fraction's id codes, one split plan per id set (all fractions hold
+    the same ids), and each split's held-out rows sorted by the current Q."""
+
+    def __init__(self, codes: list[np.ndarray], seed: int, n_boot: int, splits: int):
+        self.codes, self.seed, self.n_boot, self.splits = codes, seed, n_boot, splits
+        self.plans: dict[bytes, SplitPlan] = {}
+        self.q_orders: dict[tuple[str, int], list] = {}
+
+    def plan(self, ids: np.ndarray) -> SplitPlan:
+        key = ids.tobytes()
+        if key not in self.plans:
+            self.plans[key] = split_plan(ids, self.seed, 0.2, self.n_boot, self.splits)
+        return self.plans[key]
+
+    def orders(self, q: str, fraction: int) -> list:
+        if self.q_orders and next(iter(self.q_orders))[0] != q:
+            self.q_orders.clear()  # one Q's orders kept at a time
+        return self.q_orders.setdefault((q, fraction), [])
+
+
+def _mixture_pair(m: str, q: str, parts, shared: _MixtureDraws, n_perm: int) -> MixtureAnalysis:
+    fractions, aucs, cis, q_means, accs, null = [], [], [], [], [], None
+    for i, (p_c, part) in enumerate(parts):
+        present = (part[m].notna() & part[q].notna()).to_numpy()
+        ids = shared.codes[i] if present.all() else id_codes(part["image_id"].to_numpy()[present])[1]
+        q_values, m_values = part[q].to_numpy(dtype=np.float64)[present], part[m].to_numpy(dtype=np.float64)[present]
+        fractions.append(p_c)
+        q_means.append(float(q_values.mean()))
+        accs.append(float(m_values.mean()))
+        pw = pointwise_predictability(q_values, m_values, ids, seed=shared.seed, n_boot=shared.n_boot, splits=shared.splits,
+                                      plan=shared.plan(ids), q_orders=shared.orders(q, i) if present.all() else None)
+        aucs.append(pw.auc)  # NaN when M takes one value
+        cis.append(pw.auc_ci)
+        if null is None and n_perm and np.unique(m_values).size == 2:
+            null = permutation_null(q_values, m_values, ids, seed=shared.seed, n_perm=n_perm, splits=shared.splits,
+                                    n_boot=shared.n_boot, plan=shared.plan(ids))
+    return MixtureAnalysis(m, q, tuple(fractions), tuple(aucs), tuple(cis), tuple(q_means), tuple(accs), null)
 
 
 @dataclass(frozen=True)

@@ -7,39 +7,56 @@ from numba import njit, prange
 
 
 @njit(parallel=True, cache=True)
-def weighted_auc_sorted(ys, ls, group_end, counts):
+def weighted_auc_sorted(ys, ls, group_end, weights_t, threads):
     """Weighted Mann-Whitney AUC per resample over rows sorted by score.
 
     ``ys`` (rows,) bool classes, ``ls`` (rows,) id of each row, ``group_end`` (rows,) True on the last row of a
-    tie group, ``counts`` (B, ids) weights per id. AUC_b = sum over tie groups of pos_g * (neg below g + neg_g / 2)
-    divided by (total pos * total neg); NaN where a resample holds one class. Integer-valued sums in float64 are
-    exact (below 2**53), so the result does not depend on the summation order.
+    tie group, ``weights_t`` (ids, B) each id's weight in each resample (ids x resamples, so a row's weights are
+    contiguous and the inner loop runs over resamples), ``threads`` the blocks of resamples run in parallel. AUC_b = sum over tie groups of pos_g * (neg below g +
+    neg_g / 2) divided by (total pos * total neg); NaN where a resample holds one class. Integer-valued sums in
+    float64 are exact (below 2**53), so the result does not depend on the summation order.
     """
-    B = counts.shape[0]
+    B = weights_t.shape[1]
+    blocks = max(1, min(B // 32, threads))  # one wide block per thread: the inner loops vectorise
     out = np.empty(B)
-    for b in prange(B):
-        w = counts[b]
-        below = 0.0
-        num = 0.0
-        pos_g = 0.0
-        neg_g = 0.0
-        total_pos = 0.0
+    for blk in prange(blocks):
+        lo = blk * B // blocks
+        hi = (blk + 1) * B // blocks
+        width = hi - lo
+        below = np.zeros(width)
+        num = np.zeros(width)
+        total_pos = np.zeros(width)
+        pos_g = np.zeros(width)
+        neg_g = np.zeros(width)
+        single = True  # the current tie group has had no row yet
         for r in range(ys.size):
-            c = w[ls[r]]
+            idx = ls[r]
+            if single and group_end[r]:  # a group of one row (untied scores): no group accumulators needed
+                if ys[r]:
+                    for b in range(width):
+                        num[b] += weights_t[idx, lo + b] * below[b]
+                        total_pos[b] += weights_t[idx, lo + b]
+                else:
+                    for b in range(width):
+                        below[b] += weights_t[idx, lo + b]
+                continue
             if ys[r]:
-                pos_g += c
+                for b in range(width):
+                    pos_g[b] += weights_t[idx, lo + b]
             else:
-                neg_g += c
+                for b in range(width):
+                    neg_g[b] += weights_t[idx, lo + b]
+            single = False
             if group_end[r]:
-                num += pos_g * (below + 0.5 * neg_g)
-                below += neg_g
-                total_pos += pos_g
-                pos_g = 0.0
-                neg_g = 0.0
-        if total_pos > 0 and below > 0:
-            out[b] = num / (total_pos * below)
-        else:
-            out[b] = np.nan
+                for b in range(width):
+                    num[b] += pos_g[b] * (below[b] + 0.5 * neg_g[b])
+                    below[b] += neg_g[b]
+                    total_pos[b] += pos_g[b]
+                    pos_g[b] = 0.0
+                    neg_g[b] = 0.0
+                single = True
+        for b in range(width):
+            out[lo + b] = num[b] / (total_pos[b] * below[b]) if total_pos[b] > 0 and below[b] > 0 else np.nan
     return out
 
 

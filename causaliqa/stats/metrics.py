@@ -61,15 +61,18 @@ def resampled_auc_ce(y: np.ndarray, p: np.ndarray, local: np.ndarray, counts: np
     order = np.argsort(p, kind="stable") if order is None else order
     ps = p[order]
     group_end = np.r_[ps[1:] != ps[:-1], True]  # last row of each tie group
-    aucs = _weighted_auc(y[order], np.asarray(local, dtype=np.int64)[order], group_end, np.ascontiguousarray(counts))
+    weights_t = np.ascontiguousarray(np.asarray(counts, dtype=np.float64).T)  # free when counts is Fortran-ordered
+    aucs = _weighted_auc(y[order], np.asarray(local, dtype=np.int64)[order], group_end, weights_t)
     pc = np.clip(p, eps, 1 - eps)
     loss = -np.where(y, np.log(pc), np.log1p(-pc))
     loss_by_id = np.bincount(local, weights=loss, minlength=counts.shape[1])
     rows_by_id = np.bincount(local, minlength=counts.shape[1]).astype(np.float64)
-    return aucs, (counts @ loss_by_id) / (counts @ rows_by_id)
+    return aucs, (loss_by_id @ weights_t) / (rows_by_id @ weights_t)
 
 
 def _weighted_auc(ys, ls, group_end, counts):
+    from numba import get_num_threads
+
     from causaliqa.stats._kernels import weighted_auc_sorted
 
-    return weighted_auc_sorted(ys, ls, group_end, counts)
+    return weighted_auc_sorted(ys, ls, group_end, counts, get_num_threads())

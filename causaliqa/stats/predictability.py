@@ -105,16 +105,17 @@ def id_codes(values) -> tuple[np.ndarray, np.ndarray]:
 @dataclass(frozen=True)
 class SplitPlan:
     """The point-wise procedure's random draws for one set of image ids, shared by every (M, Q) pair on those ids:
-    per split the held-out rows, their ids' local codes and the bootstrap draw counts (resamples x test ids).
-    The draws are taken in the order of the reference loop (split, then its resamples), so a plan built once
-    gives every pair exactly what it would have drawn alone."""
+    per split the held-out rows, their ids' local codes and the row weights of each resample (row 0: the held-out
+    set itself, all ones; rows 1..: how often each id was drawn). The draws are taken in the order of the
+    reference loop (split, then its resamples), so a plan built once gives every pair exactly what it would have
+    drawn alone."""
 
     n_ids: int
     seed: int
     per_split: int
     test: tuple[np.ndarray, ...]
     local: tuple[np.ndarray, ...]
-    counts: tuple[np.ndarray, ...]
+    weights: tuple[np.ndarray, ...]
 
 
 def split_plan(codes: np.ndarray, seed: int = 0, test_fraction: float = 0.2, n_boot: int = 1000, splits: int = 10) -> SplitPlan:
@@ -123,7 +124,7 @@ def split_plan(codes: np.ndarray, seed: int = 0, test_fraction: float = 0.2, n_b
     rng = np.random.default_rng(seed)
     splits = max(1, min(splits, n_ids))
     per_split = max(1, n_boot // splits)
-    test, local, counts = [], [], []
+    test, local, weights = [], [], []
     for _ in range(splits):
         chosen = np.zeros(n_ids, dtype=bool)
         chosen[_split_ids(n_ids, test_fraction, rng)] = True
@@ -131,8 +132,9 @@ def split_plan(codes: np.ndarray, seed: int = 0, test_fraction: float = 0.2, n_b
         _, loc = np.unique(codes[is_test], return_inverse=True)
         test.append(is_test)
         local.append(loc)
-        counts.append(id_resample_counts(int(loc.max()) + 1, per_split, rng))
-    return SplitPlan(n_ids, seed, per_split, tuple(test), tuple(local), tuple(counts))
+        counts = id_resample_counts(int(loc.max()) + 1, per_split, rng)
+        weights.append(np.asfortranarray(np.concatenate([np.ones((1, counts.shape[1])), counts])))  # resamples x ids
+    return SplitPlan(n_ids, seed, per_split, tuple(test), tuple(local), tuple(weights))
 
 
 def pointwise_predictability(q, m, image_ids, seed: int = 0, test_fraction: float = 0.2, n_boot: int = 1000,
@@ -149,7 +151,7 @@ def pointwise_predictability(q, m, image_ids, seed: int = 0, test_fraction: floa
         plan = split_plan(id_codes(image_ids)[1], seed, test_fraction, n_boot, splits)
     q_orders = [] if q_orders is None else q_orders
     aucs, ces, coefs, boot_auc, boot_ce = [], [], [], [], []
-    for split, (is_test, local, counts) in enumerate(zip(plan.test, plan.local, plan.counts)):
+    for split, (is_test, local, weights) in enumerate(zip(plan.test, plan.local, plan.weights)):
         fit = fit_logit_batched(_design(q[~is_test])[None], m[~is_test][None])
         coef = np.where(np.isfinite(fit.coef[0]), fit.coef[0], fit.last[0])  # separated: the separating direction
         q_test = q[is_test]
@@ -157,8 +159,7 @@ def pointwise_predictability(q, m, image_ids, seed: int = 0, test_fraction: floa
         if len(q_orders) <= split:
             q_orders.append(np.argsort(q_test, kind="stable"))
         order = q_orders[split] if coef[1] >= 0 else q_orders[split][::-1]  # rounding keeps p monotone: same tie groups
-        ones = np.ones((1, counts.shape[1]), dtype=counts.dtype)  # the held-out set itself, as resample 0
-        a, c = resampled_auc_ce(m[is_test], p_test, local, np.concatenate([ones, counts]), order=order)
+        a, c = resampled_auc_ce(m[is_test], p_test, local, weights, order=order)  # row 0: the held-out set itself
         aucs.append(a[0])
         ces.append(c[0])
         coefs.append(coef)
