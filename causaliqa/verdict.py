@@ -104,12 +104,34 @@ class GraphVerdict(Serializable):
 
 
 @dataclass(frozen=True)
+class ColumnVerdict(Serializable):
+    """A graph with one node bound to one of its columns (Q := BRISQUE): its own hypothesis, judged by Holm within
+    the graph's implied independences tested with that column (and those not involving the node)."""
+
+    json_properties = ('falsified',)
+
+    graph: str
+    node: str
+    column: str
+    falsified_by: tuple[str, ...]
+    tested: int
+
+    @property
+    def falsified(self) -> bool:
+        return bool(self.falsified_by)
+
+
+@dataclass(frozen=True)
 class VerdictTable(Serializable):
     tests: tuple[TestedStatement, ...]
     verdicts: tuple[GraphVerdict, ...]
     alpha: float
     correction: str
     proxies: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    by_column: tuple[ColumnVerdict, ...] = ()
+
+    def column_verdict(self, graph: str, column: str) -> ColumnVerdict | None:
+        return next((v for v in self.by_column if v.graph == graph and v.column == column), None)
 
     def rows(self) -> list[list[str]]:
         graphs = [v.graph for v in self.verdicts]
@@ -170,6 +192,13 @@ def candidate_statements(graphs: list[CausalGraph], testable: list[str], proxied
     return sorted(found.values(), key=lambda s: (bool(set(s.given) & set(proxied)), len(s.given), str(s)))
 
 
+def _by_design(left: str, right: str, given: list[str], frame: pd.DataFrame) -> CITest:
+    """A statement among design variables only (image id, label, corruption, severity): the dataset's construction
+    settles it (a full factorial makes them independent; the label is a function of the image id), so it is n/a."""
+    return CITest(left, right, tuple(given), "none", np.nan, 0, np.nan, len(frame), 0,
+                  "between design variables only: set by how the dataset was built, not measured (n/a)")
+
+
 def graph_verdicts(frame: pd.DataFrame, graphs: list[CausalGraph], columns: dict[str, list[str]], kinds: dict[str, str],
                    proxies: dict[str, list[str]] | None = None, alpha: float = 0.05, correction: str = "holm",
                    max_given: int = 2, queries: list[str] = (), clusters: str | None = None) -> VerdictTable:
@@ -200,8 +229,11 @@ def graph_verdicts(frame: pd.DataFrame, graphs: list[CausalGraph], columns: dict
             seen.add(key)
             cols = [c for n in st.given for c in (proxies[n] if n in proxies else [used[n]])]
             involved = {used[st.left], used[st.right], *cols}
-            test = ci_test(frame, used[st.left], used[st.right], cols, kinds,
-                           clusters=clusters if clusters and clusters in frame.columns and clusters not in involved else None)
+            if involved <= set(PROXY_COLUMNS):
+                test = _by_design(used[st.left], used[st.right], cols, frame)
+            else:
+                test = ci_test(frame, used[st.left], used[st.right], cols, kinds,
+                               clusters=clusters if clusters and clusters in frame.columns and clusters not in involved else None)
             raw.append((st, used, test, proxy_text))
     p_exploratory = adjust_pvalues([t.p_value for _, _, t, _ in raw], correction)
     predictions = {st.key: {g.name: bool(g.is_separated(st.left, st.right, st.given, explain=False)) for g in graphs} for st in statements}
@@ -226,4 +258,23 @@ def graph_verdicts(frame: pd.DataFrame, graphs: list[CausalGraph], columns: dict
         )
         for g in graphs
     )
-    return VerdictTable(tests, verdicts, alpha, correction, MappingProxyType({k: tuple(v) for k, v in proxies.items()}))
+    by_column = _column_verdicts(tests, graphs, columns, alpha)
+    return VerdictTable(tests, verdicts, alpha, correction, MappingProxyType({k: tuple(v) for k, v in proxies.items()}), by_column)
+
+
+def _column_verdicts(tests: tuple[TestedStatement, ...], graphs: list[CausalGraph], columns: dict[str, list[str]],
+                     alpha: float) -> tuple[ColumnVerdict, ...]:
+    """For each node bound to several columns and each of them: the graph's verdict with the node read as that column."""
+    out = []
+    for node, cols in columns.items():
+        if len(cols) < 2:
+            continue
+        for g in graphs:
+            for col in cols:
+                family = [t for t in tests if t.predictions[g.name] and not t.proxy and t.test.tested
+                          and t.columns.get(node, col) == col]
+                p_holm = adjust_pvalues([t.test.p_value for t in family], "holm") if family else []
+                falsified = tuple(f"{t.statement} ({', '.join(f'{n}={c}' for n, c in t.columns.items())})"
+                                  for t, p in zip(family, p_holm) if p < alpha)
+                out.append(ColumnVerdict(g.name, node, col, falsified, len(family)))
+    return tuple(out)

@@ -50,6 +50,11 @@ def experiment_summary(results) -> list[str]:
         for g in v.verdicts:
             state = f"FALSIFIED by {len(g.falsified_by)} test(s): {'; '.join(g.falsified_by[:3])}" if g.falsified else graph_state(g)
             lines.append(f"  {g.graph}: {state}")
+        if v.by_column:
+            from causaliqa.report.findings import consistency_sentences, consistency_table
+
+            lines += ["", "per reading (Holm within the graph's tests with that column):", format_table(*consistency_table(v)), ""]
+            lines += consistency_sentences(v)
     return lines
 
 

@@ -73,6 +73,7 @@ class ExperimentSpec(BaseModel):
     scoring: ScoringSpec = ScoringSpec()
     seed: int = 0
     out: str
+    report: str | None = None  # folder for the report files; default: out (set it when experiments share one store)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,10 @@ class Experiment:
     @property
     def out(self) -> Path:
         return Path(self.spec.out)
+
+    @property
+    def report_dir(self) -> Path:
+        return Path(self.spec.report) if self.spec.report else self.out
 
     def columns(self, node: str) -> list[str]:
         return list(self.bindings[node].columns) if node in self.bindings else []
@@ -185,7 +190,8 @@ def _resolve_paths(spec: ExperimentSpec, base: Path) -> ExperimentSpec:
     bindings = {n: ([fix(s) for s in v] if isinstance(v, list) else fix(v)) for n, v in spec.bindings.items()}
     options = {_resolve_weights(base, k) if "@" in k else k: v for k, v in spec.estimator_options.items()}
     return spec.model_copy(update={"graphs": [_resolve(base, g) for g in spec.graphs], "dataset": dataset,
-                                   "bindings": bindings, "estimator_options": options, "out": _resolve(base, spec.out)})
+                                   "bindings": bindings, "estimator_options": options, "out": _resolve(base, spec.out),
+                                   "report": _resolve(base, spec.report) if spec.report else None})
 
 
 def _bind_node(node: str, values: list[str], where: str, field: str) -> NodeBinding:

@@ -24,6 +24,39 @@ def graph_state(verdict) -> str:
     return f"not contradicted ({verdict.predicted_independent} tests)"
 
 
+def column_state(verdict) -> str:
+    if verdict.falsified:
+        return f"FALSIFIED by {verdict.falsified_by[0]}" + (f" (+{len(verdict.falsified_by) - 1})" if len(verdict.falsified_by) > 1 else "")
+    return "untestable" if verdict.tested == 0 else f"consistent ({verdict.tested} tests)"
+
+
+def consistency_table(verdict) -> tuple[list[str], list[list[str]]]:
+    """Rows: each column of a multi-column node (each quality metric); columns: each graph with that reading."""
+    graphs = [v.graph for v in verdict.verdicts]
+    rows = []
+    for node, column in dict.fromkeys((v.node, v.column) for v in verdict.by_column):
+        rows.append([f"{node} = {short_name(column)}", *[column_state(verdict.column_verdict(g, column)) for g in graphs]])
+    return ["reading", *graphs], rows
+
+
+def consistency_sentences(verdict) -> list[str]:
+    """In plain words: which graphs each metric is consistent with (those the data could contradict, and did not)."""
+    graphs = [v.graph for v in verdict.verdicts]
+    out = []
+    for node, column in dict.fromkeys((v.node, v.column) for v in verdict.by_column):
+        per = {g: verdict.column_verdict(g, column) for g in graphs}
+        kept = [g for g, v in per.items() if not v.falsified and v.tested]
+        untestable = [g for g, v in per.items() if not v.tested]
+        text = f"{short_name(column)} ({node}) is consistent with " + (", ".join(kept) if kept else "none of the testable graphs")
+        falsified = [g for g, v in per.items() if v.falsified]
+        if falsified:
+            text += "; the data contradict " + ", ".join(f"{g} ({per[g].falsified_by[0]})" for g in falsified)
+        if untestable:
+            text += "; " + ", ".join(untestable) + " cannot be contradicted with these variables"
+        out.append(text + ".")
+    return out
+
+
 def findings(results) -> list[str]:
     """One paragraph per topic: predictability, group-wise trends, conditioning, mixtures, graphs."""
     out = []
@@ -74,6 +107,7 @@ def findings(results) -> list[str]:
             text += (" None of them implies an independence among the bound variables that these data can test (each "
                      "implication holds given the image X, which cannot be conditioned on), so the data cannot contradict them.")
         out.append(text)
+        out.extend(consistency_sentences(results.verdict))
     return out
 
 
