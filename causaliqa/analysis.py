@@ -18,6 +18,7 @@ from causaliqa.stats import (
     pointwise_predictability,
 )
 from causaliqa.stats.correlation import GroupCorrelation
+from causaliqa.stats.paired import PairedAUCDifference, paired_auc_difference
 from causaliqa.stats.threads import kernels_own_the_cores
 from causaliqa.stats.predictability import (
     GroupedPredictability,
@@ -311,3 +312,40 @@ def analyse_store(out: str | Path, m_columns: list[str], q_columns: list[str], s
     if len(members):
         mix = analyse_all_mixtures(mixture_frame(frame, members), m_columns, q_columns, seed, n_boot, splits, n_perm, progress, timings)
     return StoreAnalysis(tuple(pairs), tuple(mix), timings, len(frame))
+
+
+@dataclass(frozen=True)
+class InterventionOutcome(Serializable):
+    """One changed computation of Q against its baseline, for one M: the paired comparison, what was observed
+    (``higher``/``lower``: p < alpha and the CI excludes 0; ``equal``: no change found; ``unclear``: the two
+    disagree), and each graph's prediction beside it."""
+
+    name: str
+    change: str
+    comparison: PairedAUCDifference
+    observed: str
+    predictions: dict
+    agreement: dict
+    why: str = ""
+
+
+def observed_change(result: PairedAUCDifference, alpha: float = 0.05) -> str:
+    excludes_zero = result.ci[0] > 0 or result.ci[1] < 0
+    if result.p_value < alpha and excludes_zero:
+        return "higher" if result.difference > 0 else "lower"
+    return "equal" if result.p_value >= alpha and not excludes_zero else "unclear"
+
+
+def analyse_intervention(frame: pd.DataFrame, name: str, change: str, m: str, baseline: str, variant: str,
+                         predictions: dict[str, str], why: str = "", seed: int = 0, n_boot: int = 1000, splits: int = 10,
+                         n_perm: int = 500, alpha: float = 0.05) -> InterventionOutcome:
+    """The paired AUC difference of ``variant`` against ``baseline`` on the rows holding M and both, with each graph's
+    prediction judged against what was observed (``inconclusive`` when the data do not settle it)."""
+    data = frame[["image_id", m, baseline, variant]].dropna()
+    if data.empty:
+        raise CausaliqaError(name, None, f"rows with {m}, {baseline} and {variant}", "none")
+    result = paired_auc_difference(data[baseline].to_numpy(), data[variant].to_numpy(), data[m].to_numpy(),
+                                   data["image_id"].to_numpy(), (m, baseline, variant), seed, n_boot, splits, n_perm)
+    seen = observed_change(result, alpha)
+    agreement = {g: "inconclusive" if seen == "unclear" else ("agrees" if p == seen else "disagrees") for g, p in predictions.items()}
+    return InterventionOutcome(name, change, result, seen, dict(predictions), agreement, why)

@@ -198,3 +198,43 @@ def test_kendall_from_counts_equals_per_resample_scipy():
     fast = kendall_from_counts(q, m, resample_counts(idx, 40))
     slow = np.array([stats.kendalltau(q[r], m[r]).statistic for r in idx])
     np.testing.assert_allclose(fast, slow, atol=1e-12, equal_nan=True)
+
+
+def _paired_data(rng, images=60, rows=5, noise_a=1.0, noise_b=1.0):
+    ids = np.repeat(np.arange(images), rows)
+    signal = rng.normal(size=images)[ids] + rng.normal(size=ids.size)  # an image effect: rows of an image are alike
+    m = (rng.random(ids.size) < 1 / (1 + np.exp(-1.5 * signal))).astype(float)
+    return ids, signal + noise_a * rng.normal(size=ids.size), signal + noise_b * rng.normal(size=ids.size), m
+
+
+def test_paired_auc_difference_is_the_difference_of_the_point_wise_aucs_on_shared_draws():
+    """Issue 13.2: both computations on the same splits and resamples; the fast permutation AUCs equal the fitted ones."""
+    from causaliqa.stats.paired import _held_out_auc_rows, paired_auc_difference
+    from causaliqa.stats.predictability import _standardise, held_out_resampled, split_plan
+
+    ids, qa, qb, m = _paired_data(np.random.default_rng(31), noise_b=0.3)
+    res = paired_auc_difference(qa, qb, m, ids, seed=4, n_boot=100, splits=10, n_perm=100)
+    a = pointwise_predictability(qa, m, ids, seed=4, n_boot=100, splits=10)
+    b = pointwise_predictability(qb, m, ids, seed=4, n_boot=100, splits=10)
+    assert res.auc_baseline == pytest.approx(a.auc, abs=1e-12) and res.auc_variant == pytest.approx(b.auc, abs=1e-12)
+    assert res.difference == pytest.approx(b.auc - a.auc, abs=1e-12) and res.ci[0] < res.difference < res.ci[1]
+    plan = split_plan(ids, 4, 0.2, 100, 10)
+    fitted, _ = held_out_resampled(_standardise(qb), m, plan)
+    np.testing.assert_allclose(_held_out_auc_rows(_standardise(qb)[None], m, plan)[0], fitted, atol=1e-12)
+
+
+def test_paired_permutation_test_holds_its_level_and_finds_a_better_computation():
+    """Level: two exchangeable computations (same noise) of the same signal, with an image effect (clustered rows);
+    power: the variant carries a third of the noise. 120 simulations each."""
+    from causaliqa.stats.paired import paired_auc_difference
+
+    rng = np.random.default_rng(32)
+    null_p, alt_p = [], []
+    for _ in range(120):
+        ids, qa, qb, m = _paired_data(rng)
+        null_p.append(paired_auc_difference(qa, qb, m, ids, seed=int(rng.integers(1e6)), n_boot=20, splits=5, n_perm=99).p_value)
+        ids, qa, qb, m = _paired_data(rng, noise_b=0.33)
+        alt_p.append(paired_auc_difference(qa, qb, m, ids, seed=int(rng.integers(1e6)), n_boot=20, splits=5, n_perm=99).p_value)
+    # 120 draws at a true level of 0.05 exceed 0.10 with probability < 2 %
+    assert np.mean(np.array(null_p) < 0.05) <= 0.10
+    assert np.mean(np.array(alt_p) < 0.05) >= 0.8

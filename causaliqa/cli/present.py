@@ -55,6 +55,10 @@ def experiment_summary(results) -> list[str]:
 
             lines += ["", "per reading (Holm within the graph's tests with that column):", format_table(*consistency_table(v)), ""]
             lines += consistency_sentences(v)
+    if results.interventions:
+        from causaliqa.report.findings import intervention_table
+
+        lines += ["", "interventions (held-out AUC after vs before, paired):", format_table(*intervention_table(results.interventions))]
     return lines
 
 

@@ -59,6 +59,28 @@ class ScoringSpec(BaseModel):
     workers: int | None = Field(None, ge=0)
 
 
+class InterventionVariant(BaseModel):
+    """One changed computation of the node, and what each graph's story predicts for AUC(Q -> M) against the baseline."""
+
+    model_config = ConfigDict(extra="forbid")
+    spec: str
+    predictions: dict[str, Literal["higher", "lower", "equal"]] = {}
+    why: str = ""
+
+
+class InterventionSpec(BaseModel):
+    """Change how Q is computed while the images stay the same (issue 13): a baseline computation and variants."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    node: Literal["Q"] = "Q"
+    change: str = ""  # what is changed, in words (the report quotes it)
+    graphs: list[str] = []  # graph files whose predictions this intervention states, besides the experiment's graphs
+    baseline: str
+    variants: list[InterventionVariant] = Field(min_length=1)
+    n_perm: int = Field(500, ge=19)
+
+
 class ExperimentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
@@ -74,6 +96,7 @@ class ExperimentSpec(BaseModel):
     seed: int = 0
     out: str
     report: str | None = None  # folder for the report files; default: out (set it when experiments share one store)
+    interventions: list[InterventionSpec] = []
 
 
 @dataclass(frozen=True)
@@ -108,7 +131,16 @@ class Experiment:
         return list(self.bindings[node].columns) if node in self.bindings else []
 
     def estimator_specs(self) -> list[str]:
-        return [e for b in self.bindings.values() for e in b.estimators]
+        """Every estimator to score: the bindings' and the interventions' computations (each once)."""
+        bound = [e for b in self.bindings.values() for e in b.estimators]
+        changed = [s for i in self.spec.interventions for s in (i.baseline, *(v.spec for v in i.variants))]
+        return list(dict.fromkeys(bound + changed))
+
+    def intervention_columns(self) -> list[str]:
+        from causaliqa.estimators.spec import EstimatorSpec
+
+        return list(dict.fromkeys(EstimatorSpec.parse(s).column() for i in self.spec.interventions
+                                  for s in (i.baseline, *(v.spec for v in i.variants))))
 
     def kinds(self) -> dict[str, str]:
         kinds = {c: b.kind for b in self.bindings.values() for c in b.columns}
@@ -189,7 +221,10 @@ def _resolve_paths(spec: ExperimentSpec, base: Path) -> ExperimentSpec:
     fix = (lambda s: _without_missing_weights(_resolve_weights(base, s))) if spec.fallback != "none" else (lambda s: _resolve_weights(base, s))
     bindings = {n: ([fix(s) for s in v] if isinstance(v, list) else fix(v)) for n, v in spec.bindings.items()}
     options = {_resolve_weights(base, k) if "@" in k else k: v for k, v in spec.estimator_options.items()}
-    return spec.model_copy(update={"graphs": [_resolve(base, g) for g in spec.graphs], "dataset": dataset,
+    interventions = [i.model_copy(update={"baseline": fix(i.baseline), "graphs": [_resolve(base, g) for g in i.graphs],
+                                          "variants": [v.model_copy(update={"spec": fix(v.spec)}) for v in i.variants]})
+                     for i in spec.interventions]
+    return spec.model_copy(update={"graphs": [_resolve(base, g) for g in spec.graphs], "dataset": dataset, "interventions": interventions,
                                    "bindings": bindings, "estimator_options": options, "out": _resolve(base, spec.out),
                                    "report": _resolve(base, spec.report) if spec.report else None})
 
@@ -279,7 +314,29 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> Experiment:
     allowed = sorted({n for n, b in bindings.items() if b.kind != "image"} | set(proxies))
     _check_queries(spec.analyses.ci_tests.queries, graphs, allowed, where)
     _check_options(spec, bindings, where)
+    _check_interventions(spec, graphs, where)
     return Experiment(spec, where, tuple(graphs), bindings, proxies)
+
+
+def _check_interventions(spec: ExperimentSpec, graphs: list[CausalGraph], where: str) -> None:
+    """Every computation an intervention names is a score output; every prediction names one of the graphs."""
+    from causaliqa.graph import load_graph
+
+    for i, intervention in enumerate(spec.interventions):
+        field = f"interventions[{i}]"
+        for j, path in enumerate(intervention.graphs):
+            if not Path(path).exists():
+                raise CausaliqaError(where, f"{field}.graphs[{j}]", "an existing graph file (relative to the experiment file)", path)
+        names = [g.name for g in graphs] + [load_graph(path).name for path in intervention.graphs]
+        if _bind_node("Q", [intervention.baseline], where, f"{field}.baseline").kind != "continuous":
+            raise CausaliqaError(where, f"{field}.baseline", "a score output (a computation of Q)", intervention.baseline)
+        for j, variant in enumerate(intervention.variants):
+            binding = _bind_node("Q", [variant.spec], where, f"{field}.variants[{j}].spec")
+            if binding.kind != "continuous":
+                raise CausaliqaError(where, f"{field}.variants[{j}].spec", "a score output (a computation of Q)", variant.spec)
+            for graph in variant.predictions:
+                if graph not in names:
+                    raise CausaliqaError(where, f"{field}.variants[{j}].predictions", f"one of the experiment's graphs{did_you_mean(graph, names)}", repr(graph))
 
 
 def _check_queries(queries: list[str], graphs: list[CausalGraph], allowed: list[str], where: str) -> None:

@@ -11,7 +11,9 @@ import pandas as pd
 from causaliqa.analysis import (
     MixtureAnalysis,
     PairAnalysis,
+    InterventionOutcome,
     analyse_all_mixtures,
+    analyse_intervention,
     analyse_pairs,
     group_table,
 )
@@ -44,6 +46,7 @@ class ExperimentResults(Serializable):
     verdict_note: str
     seconds: float
     mixture_values: pd.DataFrame | None = None  # p_c and every Q of the mixture rows (the report's Fig 21)
+    interventions: tuple[InterventionOutcome, ...] = ()
 
 
 def experiment_dataset(exp: Experiment):
@@ -93,9 +96,11 @@ def analyse_experiment(exp: Experiment, scoring: ScoreSummary | None = None, dat
     started = time.perf_counter()
     dataset = dataset or experiment_dataset(exp)
     bound = [c for b in exp.bindings.values() for c in b.columns] + [c for cols in exp.proxies.values() for c in cols]
+    bound += exp.intervention_columns()
     frame = load_scores(exp.out, columns=bound)  # only the columns the experiment binds, read once
     m_cols, q_cols = exp.columns("M"), exp.columns("Q")
     missing = [c for b in exp.bindings.values() for c in b.columns if c not in frame.columns]
+    missing += [c for c in exp.intervention_columns() if c not in frame.columns]
     if missing:
         raise CausaliqaError(str(exp.out / "scores.parquet"), "columns", "every bound column (run `causaliqa run` to score them)", missing)
     spec = exp.spec.analyses
@@ -121,8 +126,24 @@ def analyse_experiment(exp: Experiment, scoring: ScoreSummary | None = None, dat
         verdict = graph_verdicts(data, list(exp.graphs), columns, exp.kinds(), proxies={k: list(v) for k, v in exp.proxies.items()},
                                  alpha=spec.ci_tests.alpha, correction=spec.ci_tests.correction,
                                  max_given=spec.ci_tests.max_given, queries=spec.ci_tests.queries, clusters="image_id")
+    interventions = _interventions(designed_rows(frame, dataset.designed), exp, m_cols, progress)
     return ExperimentResults(exp, scoring, len(scored), pairs, group_table(scored, m_cols, q_cols), mixtures, verdict, note,
-                             time.perf_counter() - started, mixture_values)
+                             time.perf_counter() - started, mixture_values, interventions)
+
+
+def _interventions(frame: pd.DataFrame, exp: Experiment, m_cols: list[str], progress: bool) -> tuple[InterventionOutcome, ...]:
+    """Each intervention's variants against its baseline, for every M, on the designed rows (images held fixed)."""
+    from tqdm import tqdm
+
+    from causaliqa.estimators.spec import EstimatorSpec
+
+    spec, out = exp.spec.analyses, []
+    jobs = [(i, v, m) for i in exp.spec.interventions for v in i.variants for m in m_cols]
+    for i, v, m in tqdm(jobs, desc="interventions", unit="comparison", disable=not progress or not jobs, leave=False):
+        out.append(analyse_intervention(frame, i.name, i.change, m, EstimatorSpec.parse(i.baseline).column(),
+                                        EstimatorSpec.parse(v.spec).column(), v.predictions, v.why, exp.spec.seed,
+                                        spec.n_boot, spec.splits, i.n_perm, spec.ci_tests.alpha))
+    return tuple(out)
 
 
 def run_experiment(exp: Experiment, score: bool = True, batch_size: int | None = None, device: str | None = None,

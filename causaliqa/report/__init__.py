@@ -33,7 +33,7 @@ def _write_text(path: Path, text: str) -> None:
 
 def _blocks(results, figures: dict[str, list[Path]]) -> list[tuple]:
     """The report as a list of blocks, rendered to Markdown and HTML alike: findings first, tests in an appendix."""
-    from causaliqa.report.findings import consistency_table, conventions, findings, graph_state
+    from causaliqa.report.findings import consistency_table, conventions, findings, graph_state, intervention_table
     from causaliqa.report.tables import paper_table
 
     exp = results.experiment
@@ -93,6 +93,19 @@ def _blocks(results, figures: dict[str, list[Path]]) -> list[tuple]:
             b.append(("p", "Each reading of a node bound to several columns is its own hypothesis (the graph with Q computed by "
                            "that metric), judged by Holm within the graph's implied independences tested with that column."))
             b.append(("table", *consistency_table(v)))
+    if results.interventions:
+        b.append(("h2", "Interventions on the quality computation"))
+        b.append(("p", "Each row changes how Q is computed while the images stay the same, and compares the held-out AUC of "
+                       "P(M | Q) after and before on the same splits and the same image-id resamples (a paired bootstrap CI; "
+                       "resampling unit: the test image id) and by a paired permutation test that swaps the two computations' "
+                       "standardised values for a random half of the images (all variants of an image together; exact when "
+                       "the two computations are exchangeable under no change, approximate for unlike scores). 'higher'/'lower': "
+                       "p < alpha and the CI excludes 0; 'equal': no change found (not a proof of equality); 'unclear': the "
+                       "two disagree. Each graph's prediction is the experiment file's, with its reason."))
+        b.append(("table", *intervention_table(results.interventions)))
+        for o in results.interventions:
+            if o.why:
+                b.append(("p", f"{o.name}, {short_name(o.comparison.variant)}: {o.why}"))
     b.append(("h2", "Graphs"))
     for g in exp.graphs:
         b.append(("img", figures[f"dag_{g.name}"], f"{g.title or g.name}: {' '.join(g.description.split())}"))

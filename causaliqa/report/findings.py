@@ -57,6 +57,31 @@ def consistency_sentences(verdict) -> list[str]:
     return out
 
 
+def intervention_table(outcomes) -> tuple[list[str], list[list[str]]]:
+    """Prediction vs result, side by side: one row per (intervention, variant, M)."""
+    graphs = list(dict.fromkeys(g for o in outcomes for g in o.predictions))
+    rows = []
+    for o in outcomes:
+        c = o.comparison
+        cells = [f"{o.predictions[g]}: {o.agreement[g]}" if g in o.predictions else "-" for g in graphs]
+        rows.append([o.name, short_name(c.m), f"{short_name(c.baseline)} -> {short_name(c.variant)}", f"{c.auc_baseline:.3f}",
+                     f"{c.auc_variant:.3f}", f"{c.difference:+.3f} [{c.ci[0]:+.3f}, {c.ci[1]:+.3f}]", f"{c.p_value:.3g}",
+                     o.observed, *cells])
+    return ["intervention", "M", "Q computed by", "AUC before", "AUC after", "difference [95 % CI]", "paired permutation p",
+            "observed", *[f"{g} predicts" for g in graphs]], rows
+
+
+def intervention_sentences(outcomes) -> list[str]:
+    out = []
+    for o in outcomes:
+        c = o.comparison
+        said = "; ".join(f"{g} predicted {p} ({o.agreement[g]})" for g, p in o.predictions.items())
+        out.append(f"{o.name}: computing Q with {short_name(c.variant)} instead of {short_name(c.baseline)} changed the held-out "
+                   f"AUC for {short_name(c.m)} by {c.difference:+.3f} [{c.ci[0]:+.3f}, {c.ci[1]:+.3f}] (paired permutation "
+                   f"p = {c.p_value:.3g}): {o.observed}" + (f"; {said}." if said else "."))
+    return out
+
+
 def findings(results) -> list[str]:
     """One paragraph per topic: predictability, group-wise trends, conditioning, mixtures, graphs."""
     out = []
@@ -108,6 +133,7 @@ def findings(results) -> list[str]:
                      "implication holds given the image X, which cannot be conditioned on), so the data cannot contradict them.")
         out.append(text)
         out.extend(consistency_sentences(results.verdict))
+    out.extend(intervention_sentences(results.interventions))
     return out
 
 

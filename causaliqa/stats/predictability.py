@@ -149,7 +149,20 @@ def pointwise_predictability(q, m, image_ids, seed: int = 0, test_fraction: floa
     m = np.asarray(m, dtype=np.float64)
     if plan is None:
         plan = split_plan(id_codes(image_ids)[1], seed, test_fraction, n_boot, splits)
-    q_orders = [] if q_orders is None else q_orders
+    aucs, ces, coefs, boot_auc, boot_ce = _held_out_splits(q, m, plan, [] if q_orders is None else q_orders)
+    aucs = np.array(aucs)
+    finite = aucs[np.isfinite(aucs)]
+    coef = np.mean(coefs, axis=0)
+    n_test = int(plan.test[0].sum())
+    return PointwisePredictability(
+        float(np.mean(finite)) if finite.size else float("nan"), _ci95(boot_auc.ravel()),
+        float(np.nanmean(ces)), _ci95(boot_ce.ravel()), (float(coef[0]), float(coef[1])), q.size - n_test, n_test,
+        plan.per_split * len(plan.test), len(plan.test), float(np.std(finite)) if finite.size else float("nan"),
+        (float(finite.min()), float(finite.max())) if finite.size else (float("nan"), float("nan")))
+
+
+def _held_out_splits(q: np.ndarray, m: np.ndarray, plan: SplitPlan, q_orders: list):
+    """Per split: held-out AUC and CE, the fitted coefficients, and each resample's AUC and CE (splits x resamples)."""
     aucs, ces, coefs, boot_auc, boot_ce = [], [], [], [], []
     for split, (is_test, local, weights) in enumerate(zip(plan.test, plan.local, plan.weights)):
         fit = fit_logit_batched(_design(q[~is_test])[None], m[~is_test][None])
@@ -165,15 +178,13 @@ def pointwise_predictability(q, m, image_ids, seed: int = 0, test_fraction: floa
         coefs.append(coef)
         boot_auc.append(a[1:])
         boot_ce.append(c[1:])
-    aucs = np.array(aucs)
-    finite = aucs[np.isfinite(aucs)]
-    coef = np.mean(coefs, axis=0)
-    n_test = int(plan.test[0].sum())
-    return PointwisePredictability(
-        float(np.mean(finite)) if finite.size else float("nan"), _ci95(np.concatenate(boot_auc)),
-        float(np.nanmean(ces)), _ci95(np.concatenate(boot_ce)), (float(coef[0]), float(coef[1])), q.size - n_test, n_test,
-        plan.per_split * len(plan.test), len(plan.test), float(np.std(finite)) if finite.size else float("nan"),
-        (float(finite.min()), float(finite.max())) if finite.size else (float("nan"), float("nan")))
+    return np.array(aucs), np.array(ces), np.array(coefs), np.array(boot_auc), np.array(boot_ce)
+
+
+def held_out_resampled(q: np.ndarray, m: np.ndarray, plan: SplitPlan) -> tuple[np.ndarray, np.ndarray]:
+    """Each split's held-out AUC (splits,) and its resamples' AUCs (splits x resamples), on ``plan``'s draws."""
+    aucs, _, _, boot, _ = _held_out_splits(np.asarray(q, dtype=np.float64), np.asarray(m, dtype=np.float64), plan, [])
+    return aucs, boot
 
 
 def fold_auc(y: np.ndarray, s: np.ndarray, mask: np.ndarray) -> np.ndarray:
