@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 # modules whose public functions carry runnable examples (run as doctests)
-DOCTESTS := causaliqa/graph causaliqa/estimators/spec.py causaliqa/serialize.py causaliqa/scoring/run.py causaliqa/analysis.py
+DOCTESTS := causaliqa/graph causaliqa/estimators/spec.py causaliqa/serialize.py causaliqa/scoring/run.py causaliqa/analysis.py causaliqa/report/figures.py
 
 test: install
 	$(PY) -m ruff check --select F causaliqa tests benchmarks

@@ -68,3 +68,69 @@ def simulate(graph: CausalGraph, n: int, seed: int = 0, binary=None, categorical
 
 def column_kinds(graph: CausalGraph, binary=("M",), categorical=()) -> dict[str, str]:
     return {v: "binary" if v in binary else "categorical" if v in categorical else "continuous" for v in graph.nodes}
+
+
+DESIGN_COLUMNS = {"C": "corruption", "S": "severity", "X0": "image_id", "Y": "label"}
+
+
+def simulate_design(graph: CausalGraph, images: int, corruptions: int = 5, severities: int = 3, seed: int = 0,
+                    deterministic=("X", "Y"), binary=("M",), labels: int = 10) -> pd.DataFrame:
+    """A full-factorial IQA design drawn from a graph over design variables (issue 13): every image id (X0) under
+    every (corruption C, severity S) cell, one row each. X0 is a latent content value per image, C a random effect
+    per level, S its level; every other node is a linear function of its parents plus N(0, 1) noise, except the
+    ``deterministic`` ones (no noise: the image X is a function of X0, C and S; the label Y a function of the
+    content, so constant within an image, binned into ``labels`` classes) and ``binary`` ones (logistic).
+    Columns: image_id, corruption, severity, label and every other observed or predicted node."""
+    for node in ("C", "S", "X0"):
+        if node not in graph.nodes:
+            raise CausaliqaError(graph.name, "nodes", "the design variables C, S and X0 (see graphs/design_*.yaml)", f"no {node}")
+    if images < 2:
+        raise CausaliqaError("simulate", "images", "at least 2 images", images)
+    rng = np.random.default_rng(seed)
+    image = np.repeat(np.arange(images), corruptions * severities)
+    corruption = np.tile(np.repeat(np.arange(corruptions), severities), images)
+    severity = np.tile(np.arange(1, severities + 1), images * corruptions)
+    values = {"X0": rng.normal(size=images)[image], "C": rng.normal(size=corruptions)[corruption],
+              "S": _numeric(severity.astype(np.float64), "continuous", 0)}
+    n = image.size
+    for node in graph.topological_order():
+        if node in values:
+            continue
+        signal = np.zeros(n)
+        for parent in sorted(graph.parents(node)):
+            signal += _numeric(values[parent], "continuous", 0) * rng.uniform(0.6, 1.0) * rng.choice([-1, 1])
+        if node in binary:
+            values[node] = (rng.random(n) < 1 / (1 + np.exp(-1.5 * signal))).astype(np.int64)
+        elif node in deterministic:
+            values[node] = signal
+        else:
+            values[node] = signal + rng.normal(size=n)
+    frame = pd.DataFrame({"image_id": np.char.add("img", image.astype(str)), "corruption": np.char.add("c", corruption.astype(str)),
+                          "severity": severity})
+    if "Y" in values:
+        cuts = np.quantile(values["Y"], np.linspace(0, 1, labels + 1)[1:-1])
+        frame["label"] = np.searchsorted(cuts, values["Y"])
+    for node in graph.nodes:
+        if node not in DESIGN_COLUMNS and node != "X" and graph.nodes[node].role != "latent":
+            frame[node] = values[node]
+    return frame
+
+
+def design_power(truth: CausalGraph, graphs: list[CausalGraph], images: int, sims: int = 20, seed: int = 0,
+                 queries=("Q _||_ X0 | C, S", "Q _||_ M | C, S", "Q _||_ M | X0"), alpha: float = 0.05,
+                 corruptions: int = 5, severities: int = 3) -> dict[str, float]:
+    """How often each graph is falsified (Holm within its family, tests clustered by image) over ``sims`` designs
+    of ``images`` images drawn from ``truth``: its level where it is the truth, its power where it is wrong."""
+    from causaliqa.verdict import graph_verdicts
+
+    counts = {g.name: 0 for g in graphs}
+    for i in range(sims):
+        data = simulate_design(truth, images, corruptions, severities, seed + i)
+        nodes = {"C": "corruption", "S": "severity", "X0": "image_id", "Y": "label", "Q": "Q", "M": "M"}
+        columns = {node: [col] for node, col in nodes.items() if col in data.columns}
+        kinds = {"corruption": "categorical", "severity": "categorical", "image_id": "categorical", "label": "categorical",
+                 "Q": "continuous", "M": "binary"}
+        table = graph_verdicts(data, graphs, columns, kinds, alpha=alpha, queries=list(queries), clusters="image_id")
+        for verdict in table.verdicts:
+            counts[verdict.graph] += verdict.falsified
+    return {name: count / sims for name, count in counts.items()}

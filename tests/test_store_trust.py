@@ -229,6 +229,11 @@ CORPUS = [
     ("analyze-damaged-store", ["analyze", "{damaged}", "--m", "a.correct", "--q", "tv.score"], "damaged/scores.parquet: expected a readable Parquet file of the store (the other 0 file(s) are intact: move this one out of"),
     ("score-into-damaged-store", _score("{images}", "{labels}", "{damaged}", "-e", "tv"), "got a damaged file (ArrowInvalid)"),
     ("compact-missing-store", ["compact", "{tmp}/nostore"], "expected a score store folder"),
+    ("analyze-json-out-is-a-folder", ["analyze", "{out}", "--m", "tv.score", "--q", "tv.score", "--json-out", "{tmp}"], "--json-out: expected a file path to write, got"),
+    ("analyze-json-out-no-folder", ["analyze", "{out}", "--m", "tv.score", "--q", "tv.score", "--json-out", "{tmp}/no/r.json"], "--json-out: expected a file in an existing folder"),
+    ("simulate-design-bad-images", ["simulate", "graphs/design_full_image.yaml", "--design", "--images", "5,x", "--test", "graphs/design_full_image.yaml"], "--images: expected comma-separated whole numbers"),
+    ("simulate-design-not-a-design-graph", ["simulate", "graphs/baseline.yaml", "--design", "--test", "graphs/baseline.yaml"], "expected the design variables C, S and X0"),
+    ("simulate-design-nothing-to-test", ["simulate", "graphs/design_full_image.yaml", "--design"], "--test: expected at least one graph to test"),
 ]
 
 
@@ -409,6 +414,14 @@ EXPERIMENT_CORPUS = [
     ("yaml-device", {"scoring": {"device": "gpu0"}}, "exp.yaml: scoring.device: expected auto, cpu, cuda or cuda:N, got 'gpu0'"),
     ("limit-zero", {"dataset__limit": 0}, "exp.yaml: dataset.limit: expected input should be greater than or equal to 1, got 0"),
     ("weights-wrong-kind", {"bindings__Q": "iqa:brisque@{notweights}"}, "expected weights"),
+    ("intervention-variant-not-a-score", {"interventions": [{"name": "swap", "baseline": "tv", "variants": [{"spec": "resnet18@random:correct"}]}]},
+     "interventions[0].variants[0].spec: expected a score output (a computation of Q), got resnet18@random:correct"),
+    ("intervention-unknown-graph", {"interventions": [{"name": "swap", "baseline": "tv", "variants": [{"spec": "resnet18@random:max_prob", "predictions": {"baselin": "higher"}}]}]},
+     "interventions[0].variants[0].predictions: expected one of the experiment's graphs (did you mean 'baseline'?), got 'baselin'"),
+    ("intervention-bad-prediction", {"interventions": [{"name": "swap", "baseline": "tv", "variants": [{"spec": "resnet18@random:max_prob", "predictions": {"baseline": "more"}}]}]},
+     "interventions.0.variants.0.predictions.baseline: expected input should be 'higher', 'lower' or 'equal', got 'more'"),
+    ("intervention-missing-graph-file", {"interventions": [{"name": "swap", "baseline": "tv", "graphs": ["nowhere.yaml"], "variants": [{"spec": "tv"}]}]},
+     "interventions[0].graphs[0]: expected an existing graph file (relative to the experiment file)"),
 ]
 
 

@@ -54,6 +54,26 @@ def analyze(
         write_json_atomic(json_out, results.to_dict())
 
 
+def _power_table(truth, against, images: str, sims: int, seed: int, alpha: float) -> None:
+    from causaliqa.simulate import design_power
+    from causaliqa.table import format_table
+
+    if not against:
+        raise CausaliqaError("causaliqa simulate --design", "--test", "at least one graph to test against the simulated designs", "none")
+    try:
+        sizes = [int(x) for x in images.split(",") if x.strip()]
+    except ValueError:
+        raise CausaliqaError("causaliqa simulate", "--images", "comma-separated whole numbers, e.g. 5,10,20,40", repr(images)) from None
+    if not sizes or min(sizes) < 2:
+        raise CausaliqaError("causaliqa simulate", "--images", "numbers of images of at least 2", repr(images))
+    rows = []
+    for n in sizes:
+        rates = design_power(truth, against, n, sims, seed, alpha=alpha)
+        rows.append([str(n), str(n * 15), *[f"{rates[g.name]:.2f}" for g in against]])
+    typer.echo(f"share of {sims} simulated designs from {truth.name} that falsify each graph (alpha {alpha}, Holm within graph):")
+    typer.echo(format_table(["images", "variants", *[g.name for g in against]], rows))
+
+
 def _run_and_print(experiment: Path, overrides: list[str], score: bool = True, **scoring) -> None:
     from causaliqa.experiment.config import load_experiment
     from causaliqa.experiment.run import run_experiment
@@ -96,11 +116,17 @@ def simulate(
     test: Annotated[Optional[list[Path]], typer.Option("--test", help="Graph files to test against the data (graphs x tests table); repeatable.")] = None,
     correction: Annotated[str, typer.Option(help="holm or bh.")] = "holm",
     alpha: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.05,
+    design: Annotated[bool, typer.Option("--design", help="A full-factorial IQA design from a graph over C, S, X0 (graphs/design_*.yaml): "
+                                                  "prints how often each --test graph is falsified (power table).")] = False,
+    images: Annotated[str, typer.Option(help="With --design: comma-separated numbers of images (x 5 corruptions x 3 severities).")] = "5,10,20,40",
+    sims: Annotated[int, typer.Option(min=1, help="With --design: simulated designs per size.")] = 20,
 ) -> None:
     """Draw data from a random linear/logistic structural model over GRAPH; optionally test graphs against it.
 
     \b
     causaliqa simulate graphs/shared_features.yaml --n 3000 --test graphs/baseline.yaml --test graphs/shared_features.yaml
+    causaliqa simulate graphs/design_full_image.yaml --design --test graphs/design_condition_only.yaml \
+        --test graphs/design_content_only.yaml      # share of designs that falsify each graph, per number of images
     """
     from causaliqa.cli.present import verdict_lines
     from causaliqa.graph import load_graph
@@ -111,6 +137,9 @@ def simulate(
     g = load_graph(graph)
     binary_nodes, categorical_nodes = _names(binary), _names(categorical)
     against = [load_graph(p) for p in (test or [])]
+    if design:
+        _power_table(g, against, images, sims, seed, alpha)
+        return
     if out is not None and out.suffix not in (".parquet", ".csv"):
         raise CausaliqaError("--out", None, "a .parquet or .csv file", str(out))
     data = draw(g, n, seed, binary_nodes or None, categorical_nodes)

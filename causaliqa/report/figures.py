@@ -12,13 +12,20 @@ MARKERS = {0: "*", 1: "o", 2: "s", 3: "^", 4: "D", 5: "v"}
 
 def short_name(column: str) -> str:
     """A column's display name: ``iqa:brisque.score`` -> ``brisque``; ``efficientnet_lite1.max_prob`` kept;
-    ``resnet34@model.correct`` -> ``resnet34.correct``. Parsed with the one spec type, not by hand."""
+    ``resnet34@model.correct`` -> ``resnet34.correct`` (a weights file is dropped), while a random-initialised or
+    tagged model keeps its tag (``efficientnet_lite1@random.max_prob``): it is another computation. Parsed with the
+    one spec type, not by hand.
+
+    >>> short_name("iqa:brisque.score"), short_name("efficientnet_lite1@random.max_prob")
+    ('brisque', 'efficientnet_lite1@random.max_prob')
+    """
     from causaliqa.estimators.spec import EstimatorSpec, split_column
 
     key, output = split_column(column)
     if not output:
         return column
-    name = EstimatorSpec.parse(key).name
+    spec = EstimatorSpec.parse(key)
+    name = spec.name + (f"@{spec.weights}" if spec.weights_kind in ("random", "tag") else "")
     return name if output == "score" else f"{name}.{output}"
 
 

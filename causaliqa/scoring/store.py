@@ -100,16 +100,29 @@ def _read(path: Path, out: Path, columns: list[str] | None = None) -> pd.DataFra
     """One store file; with ``columns``, only those it has (pyarrow projection: the others are never decoded)."""
     try:
         if columns is not None:
-            names = set(pq.read_schema(path).names)
+            names = set(_schema_names(path, out))
             return pd.read_parquet(path, columns=[c for c in columns if c in names])
         return pd.read_parquet(path)
     except FileNotFoundError:
         raise
     except Exception as err:  # pyarrow's errors on a truncated or foreign file
-        others = len(part_files(out)) + (out / "scores.parquet").exists() - 1
-        raise CausaliqaError(str(path), None, f"a readable Parquet file of the store (the other {others} file(s) are intact: "
-                             f"move this one out of {out} to go on without its rows, which are then scored again)",
-                             f"a damaged file ({type(err).__name__})") from None
+        raise _damaged(path, out, err) from None
+
+
+def _damaged(path: Path, out: Path, err: Exception) -> CausaliqaError:
+    others = len(part_files(out)) + (out / "scores.parquet").exists() - 1
+    return CausaliqaError(str(path), None, f"a readable Parquet file of the store (the other {others} file(s) are intact: "
+                          f"move this one out of {out} to go on without its rows, which are then scored again)",
+                          f"a damaged file ({type(err).__name__})")
+
+
+def _schema_names(path: Path, out: Path) -> list[str]:
+    try:
+        return pq.read_schema(path).names
+    except FileNotFoundError:
+        raise
+    except Exception as err:
+        raise _damaged(path, out, err) from None
 
 
 def _coalesce(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -162,12 +175,10 @@ def store_columns(out: str | Path) -> list[str]:
     """The columns the store's files hold, from their footers (no data read)."""
     for attempt in range(20):
         try:
-            names = [n for p in _store_files(Path(out)) for n in pq.read_schema(p).names]
+            names = [n for p in _store_files(Path(out)) for n in _schema_names(p, Path(out))]
             return list(dict.fromkeys(names))
         except FileNotFoundError:
             time.sleep(0.05 * (attempt + 1))
-        except Exception as err:
-            raise CausaliqaError(str(out), None, "readable Parquet files in the store", f"a damaged file ({type(err).__name__})") from None
     raise CausaliqaError(str(out), None, "a store that holds still long enough to read", "files changing for 10 s")
 
 
