@@ -244,9 +244,15 @@ def _mixture_pair(m: str, q: str, parts, shared: _MixtureDraws, n_perm: int) -> 
     fractions, aucs, cis, q_means, accs, null = [], [], [], [], [], None
     for i, (p_c, part) in enumerate(parts):
         present = (part[m].notna() & part[q].notna()).to_numpy()
+        fractions.append(p_c)
+        if present.sum() < 2:  # nothing scored for this mixture (yet): no statistic
+            aucs.append(float("nan"))
+            cis.append((float("nan"), float("nan")))
+            q_means.append(float("nan"))
+            accs.append(float("nan"))
+            continue
         ids = shared.codes[i] if present.all() else id_codes(part["image_id"].to_numpy()[present])[1]
         q_values, m_values = part[q].to_numpy(dtype=np.float64)[present], part[m].to_numpy(dtype=np.float64)[present]
-        fractions.append(p_c)
         q_means.append(float(q_values.mean()))
         accs.append(float(m_values.mean()))
         pw = pointwise_predictability(q_values, m_values, ids, seed=shared.seed, n_boot=shared.n_boot, splits=shared.splits,

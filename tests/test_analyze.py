@@ -91,3 +91,15 @@ def test_analyze_reads_the_stores_mixtures(tmp_path):
     result = runner.invoke(app, ["analyze", str(tmp_path / "store"), "--m", "model.correct", "--q", "good.score", "--no-mixtures",
                                  "--json-out", str(tmp_path / "r2.json"), "--n-boot", "20"])
     assert json.loads((tmp_path / "r2.json").read_text())["mixtures"] == []
+
+
+def test_a_mixture_whose_members_are_unscored_gives_nan_not_an_error(tmp_path):
+    from causaliqa.analysis import analyse_all_mixtures, mixture_frame
+
+    frame = make_store(tmp_path / "store")
+    frame.loc[(frame["corruption"] == "fog") & (frame["severity"] == 1), "good.score"] = np.nan  # not scored yet
+    ids = sorted(frame["image_id"].unique())
+    members = pd.DataFrame([{"variant": f"pc={p:.2f}", "p_c": p, "image_id": i, "corruption": "fog" if p == 1.0 else "clean",
+                             "severity": 1 if p == 1.0 else 0} for p in (0.0, 1.0) for i in ids])
+    [mix] = analyse_all_mixtures(mixture_frame(frame, members), ["model.correct"], ["good.score"], n_boot=20, n_perm=10)
+    assert mix.fractions == (0.0, 1.0) and mix.auc[0] > 0.5 and np.isnan(mix.auc[1])

@@ -123,7 +123,7 @@ def test_permutation_null_band_covers_half_and_is_wide_at_small_n():
 def test_vectorised_permutation_null_equals_the_point_wise_procedure_on_each_permutation(n, rows_per_id):
     """Issue 15: the null band's AUCs (slope direction from the score sign, rank sums as one product) are exactly
     those of running the point-wise procedure (batched IRLS fit, sklearn-equal AUC) on every permuted M."""
-    from causaliqa.stats.predictability import _permute_by_id, _standardise, _held_out_aucs, split_plan
+    from causaliqa.stats.predictability import _permute_by_id, _standardise, held_out_aucs_by_sign, split_plan
 
     rng = np.random.default_rng(n)
     ids = np.repeat(np.arange(n), rows_per_id)
@@ -132,7 +132,7 @@ def test_vectorised_permutation_null_equals_the_point_wise_procedure_on_each_per
     plan = split_plan(ids, seed=3, n_boot=50, splits=5)
     perm_rng = np.random.default_rng(3 + 7919)
     M = np.stack([_permute_by_id(m, ids, perm_rng.permutation(n)) for _ in range(40)])
-    fast = np.stack([_held_out_aucs(_standardise(q), M, t) for t in plan.test], 1)
+    fast = np.stack([held_out_aucs_by_sign(_standardise(q), M, t) for t in plan.test], 1)
     for row, m_perm in zip(fast, M):
         slow = pointwise_predictability(q, m_perm, ids, seed=3, n_boot=50, splits=5)
         assert np.nanmean(row) == pytest.approx(slow.auc, abs=1e-12)
@@ -209,7 +209,7 @@ def _paired_data(rng, images=60, rows=5, noise_a=1.0, noise_b=1.0):
 
 def test_paired_auc_difference_is_the_difference_of_the_point_wise_aucs_on_shared_draws():
     """Issue 13.2: both computations on the same splits and resamples; the fast permutation AUCs equal the fitted ones."""
-    from causaliqa.stats.paired import _held_out_auc_rows, paired_auc_difference
+    from causaliqa.stats.paired import _by_split, paired_auc_difference
     from causaliqa.stats.predictability import _standardise, held_out_resampled, split_plan
 
     ids, qa, qb, m = _paired_data(np.random.default_rng(31), noise_b=0.3)
@@ -220,7 +220,7 @@ def test_paired_auc_difference_is_the_difference_of_the_point_wise_aucs_on_share
     assert res.difference == pytest.approx(b.auc - a.auc, abs=1e-12) and res.ci[0] < res.difference < res.ci[1]
     plan = split_plan(ids, 4, 0.2, 100, 10)
     fitted, _ = held_out_resampled(_standardise(qb), m, plan)
-    np.testing.assert_allclose(_held_out_auc_rows(_standardise(qb)[None], m, plan)[0], fitted, atol=1e-12)
+    np.testing.assert_allclose(_by_split(_standardise(qb)[None], m, plan)[0], fitted, atol=1e-12)
 
 
 def test_paired_permutation_test_holds_its_level_and_finds_a_better_computation():

@@ -322,7 +322,7 @@ def _children(pid: int) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupt_keeps_scored_work_and_resume_completes(tmp_path, signum, code):
-    n = 200  # 10 scored, but only in the in-memory buffer (parts of 1000)
+    n = 600  # 10 scored, but only in the in-memory buffer (parts of 1000); enough left that the signal lands mid-run under load
     proc, progress, images, labels, out = _start_scoring(tmp_path, n, 10, "--workers", "1", "--part-size", "1000")
     children = _children(proc.pid)
     assert children, "the DataLoader worker runs"

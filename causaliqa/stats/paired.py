@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from causaliqa.serialize import Serializable
-from causaliqa.stats.predictability import _ci95, _standardise, held_out_resampled, id_codes, split_plan
+from causaliqa.stats.predictability import _ci95, _standardise, held_out_aucs_by_sign, held_out_resampled, id_codes, split_plan
 
 
 @dataclass(frozen=True)
@@ -53,27 +53,13 @@ def paired_auc_difference(q_baseline, q_variant, m, image_ids, names: tuple[str,
     swaps = rng.random((n_perm, plan.n_ids)) < 0.5
     first = np.where(swaps[:, codes], zb, za)  # (n_perm, rows): each image's variants swapped together
     second = np.where(swaps[:, codes], za, zb)
-    null = np.nanmean(_held_out_auc_rows(second, m, plan), 1) - np.nanmean(_held_out_auc_rows(first, m, plan), 1)
+    null = np.nanmean(_by_split(second, m, plan), 1) - np.nanmean(_by_split(first, m, plan), 1)
     p = (1 + int(np.sum(np.abs(null) >= abs(observed) - 1e-12))) / (1 + n_perm)
     return PairedAUCDifference(names[0], names[1], names[2], float(np.nanmean(auc_a)), float(np.nanmean(auc_b)), observed,
                                _ci95((boot_b - boot_a).ravel()), float(p), n_perm, plan.n_ids, int(m.size), len(plan.test),
                                plan.per_split * len(plan.test))
 
 
-def _held_out_auc_rows(Q: np.ndarray, m: np.ndarray, plan) -> np.ndarray:
-    """(rows of Q, splits): the held-out AUC of the logistic fit of M on each row of Q, from the slope's sign (the
-    score on the training rows) and the test rows' rank sums, as in the permutation null."""
-    from scipy.stats import rankdata
-
-    out = np.empty((Q.shape[0], len(plan.test)))
-    for s, is_test in enumerate(plan.test):
-        m_train, m_test = m[~is_test], m[is_test]
-        score = Q[:, ~is_test] @ (m_train - m_train.mean())
-        n_pos = m_test.sum()
-        n_neg = m_test.size - n_pos
-        with np.errstate(invalid="ignore", divide="ignore"):
-            auc = (rankdata(Q[:, is_test], axis=1) @ m_test - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-        auc = np.where(score > 0, auc, np.where(score < 0, 1 - auc, 0.5))
-        one_class = m_train.min() == m_train.max()
-        out[:, s] = np.nan if n_pos == 0 or n_neg == 0 else (0.5 if one_class else auc)
-    return out
+def _by_split(Q: np.ndarray, m: np.ndarray, plan) -> np.ndarray:
+    """(rows of Q, splits): each row's held-out AUC on each of the plan's splits."""
+    return np.stack([held_out_aucs_by_sign(Q, m, is_test) for is_test in plan.test], 1)

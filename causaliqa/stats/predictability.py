@@ -326,27 +326,31 @@ def permutation_null(q, m, image_ids, seed: int = 0, n_perm: int = 200, splits: 
     plan = plan or split_plan(codes, seed, 0.2, n_boot, splits)
     rng = np.random.default_rng(seed + 7919)
     M = np.stack([_permute_by_id(m, codes, rng.permutation(plan.n_ids)) for _ in range(n_perm)]) if n_perm else np.zeros((0, m.size))
-    per_split = np.stack([_held_out_aucs(q, M, is_test) for is_test in plan.test], 1)
+    per_split = np.stack([held_out_aucs_by_sign(q, M, is_test) for is_test in plan.test], 1)
     with np.errstate(invalid="ignore"):
         values = np.nanmean(np.where(np.isfinite(per_split), per_split, np.nan), 1)
     lo, hi = _ci95(values)
     return NullBand(lo, hi, float(np.nanmean(values)), n_perm)
 
 
-def _held_out_aucs(q: np.ndarray, M: np.ndarray, is_test: np.ndarray) -> np.ndarray:
-    """Held-out AUC of the logistic fit on the other rows, for every row of M (permutations x rows)."""
+def held_out_aucs_by_sign(Q: np.ndarray, M: np.ndarray, is_test: np.ndarray) -> np.ndarray:
+    """Held-out AUC of the logistic fit of M on Q over the training rows, for every row of Q and M (each (n,) or
+    (P, n), broadcast): the slope's sign is the sign of the score sum((q - mean q) m) on the training rows (the
+    profile likelihood is concave), and the AUC is then the test rows' rank sum of Q, flipped for a negative slope;
+    0.5 where the fit has no slope (one class, or a zero score). NaN where the test rows hold one class."""
     from scipy.stats import rankdata
 
-    q_train, M_train, M_test = q[~is_test], M[:, ~is_test], M[:, is_test]
-    score = M_train @ (q_train - q_train.mean())
-    train_pos = M_train.sum(1)
-    one_class = (train_pos == 0) | (train_pos == q_train.size)
-    n_pos = M_test.sum(1)
-    n_neg = M_test.shape[1] - n_pos
+    Q, M = np.atleast_2d(Q), np.atleast_2d(M)
+    q_train, m_train, m_test = Q[:, ~is_test], M[:, ~is_test], M[:, is_test]
+    score = ((q_train - q_train.mean(1, keepdims=True)) * m_train).sum(1)
+    train_pos = m_train.sum(1)
+    one_class = (train_pos == 0) | (train_pos == q_train.shape[1])
+    n_pos = m_test.sum(1)
+    n_neg = m_test.shape[1] - n_pos
     with np.errstate(invalid="ignore", divide="ignore"):
-        auc = (M_test @ rankdata(q[is_test]) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+        auc = ((rankdata(Q[:, is_test], axis=1) * m_test).sum(1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
     auc = np.where(score > 0, auc, np.where(score < 0, 1 - auc, 0.5))
-    auc = np.where(one_class, 0.5, auc)  # no slope: a constant prediction
+    auc = np.where(one_class, 0.5, auc)
     return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
 
 
