@@ -36,8 +36,8 @@ def store_analysis_lines(results) -> list[str]:
 
 
 def experiment_summary(results) -> list[str]:
-    """What `causaliqa run` prints: the paper's table, mixtures and the verdict per graph."""
-    from causaliqa.report.findings import graph_state
+    """What `causaliqa run` prints: the paper's table, mixtures, the verdict per graph and per reading, interventions."""
+    from causaliqa.report.findings import consistency_sentences, consistency_table, graph_state, has_column_verdicts, intervention_table
 
     lines = [f"{results.experiment.name}: {results.n_rows} scored variants", "", paper_table(results.pairs, short=True, conditioning=True)]
     if results.mixtures:
@@ -50,14 +50,10 @@ def experiment_summary(results) -> list[str]:
         for g in v.verdicts:
             state = f"FALSIFIED by {len(g.falsified_by)} test(s): {'; '.join(g.falsified_by[:3])}" if g.falsified else graph_state(g)
             lines.append(f"  {g.graph}: {state}")
-        if v.by_column:
-            from causaliqa.report.findings import consistency_sentences, consistency_table
-
+        if has_column_verdicts(v):
             lines += ["", "per reading (Holm within the graph's tests with that column):", format_table(*consistency_table(v)), ""]
             lines += consistency_sentences(v)
     if results.interventions:
-        from causaliqa.report.findings import intervention_table
-
         lines += ["", "interventions (held-out AUC after vs before, paired):", format_table(*intervention_table(results.interventions))]
     return lines
 

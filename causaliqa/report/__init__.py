@@ -33,7 +33,7 @@ def _write_text(path: Path, text: str) -> None:
 
 def _blocks(results, figures: dict[str, list[Path]]) -> list[tuple]:
     """The report as a list of blocks, rendered to Markdown and HTML alike: findings first, tests in an appendix."""
-    from causaliqa.report.findings import consistency_table, conventions, findings, graph_state, intervention_table
+    from causaliqa.report.findings import consistency_table, conventions, findings, graph_state, has_column_verdicts, intervention_table
     from causaliqa.report.tables import paper_table
 
     exp = results.experiment
@@ -89,7 +89,7 @@ def _blocks(results, figures: dict[str, list[Path]]) -> list[tuple]:
         b.append(("table", ["graph", "verdict", "falsified by", "tests in its family", "allowed dependences not found"],
                   [[g.graph, graph_state(g), "; ".join(g.falsified_by) or "-", str(g.predicted_independent),
                     str(len(g.dependences_not_found))] for g in v.verdicts]))
-        if v.by_column:
+        if has_column_verdicts(v):
             b.append(("p", "Each reading of a node bound to several columns is its own hypothesis (the graph with Q computed by "
                            "that metric), judged by Holm within the graph's implied independences tested with that column."))
             b.append(("table", *consistency_table(v)))

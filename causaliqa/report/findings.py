@@ -30,6 +30,11 @@ def column_state(verdict) -> str:
     return "untestable" if verdict.tested == 0 else f"consistent ({verdict.tested} tests)"
 
 
+def has_column_verdicts(verdict) -> bool:
+    """Whether any reading of a multi-column node could be contradicted (else the per-reading view says nothing)."""
+    return any(v.tested for v in verdict.by_column)
+
+
 def consistency_table(verdict) -> tuple[list[str], list[list[str]]]:
     """Rows: each column of a multi-column node (each quality metric); columns: each graph with that reading."""
     graphs = [v.graph for v in verdict.verdicts]
@@ -43,6 +48,8 @@ def consistency_sentences(verdict) -> list[str]:
     """In plain words: which graphs each metric is consistent with (those the data could contradict, and did not)."""
     graphs = [v.graph for v in verdict.verdicts]
     out = []
+    if not has_column_verdicts(verdict):
+        return out
     for node, column in dict.fromkeys((v.node, v.column) for v in verdict.by_column):
         per = {g: verdict.column_verdict(g, column) for g in graphs}
         kept = [g for g, v in per.items() if not v.falsified and v.tested]
