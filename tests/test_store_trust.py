@@ -229,6 +229,7 @@ CORPUS = [
     ("analyze-damaged-store", ["analyze", "{damaged}", "--m", "a.correct", "--q", "tv.score"], "damaged/scores.parquet: expected a readable Parquet file of the store (the other 0 file(s) are intact: move this one out of"),
     ("score-into-damaged-store", _score("{images}", "{labels}", "{damaged}", "-e", "tv"), "got a damaged file (ArrowInvalid)"),
     ("compact-missing-store", ["compact", "{tmp}/nostore"], "expected a score store folder"),
+    ("empty-variant-name", _score("{images}", "{labels}", "{out}", "-e", "tv#"), "expected a variant name of letters, digits, '_' or '-' after '#', got 'tv#'"),
     ("analyze-json-out-is-a-folder", ["analyze", "{out}", "--m", "tv.score", "--q", "tv.score", "--json-out", "{tmp}"], "--json-out: expected a file path to write, got"),
     ("analyze-json-out-no-folder", ["analyze", "{out}", "--m", "tv.score", "--q", "tv.score", "--json-out", "{tmp}/no/r.json"], "--json-out: expected a file in an existing folder"),
     ("simulate-design-bad-images", ["simulate", "graphs/design_full_image.yaml", "--design", "--images", "5,x", "--test", "graphs/design_full_image.yaml"], "--images: expected comma-separated whole numbers"),
@@ -285,13 +286,19 @@ class _Progress:
     """Reads a child's stderr as it comes, so a test can wait for tqdm's count of scored images."""
 
     def __init__(self, proc) -> None:
-        self.text = ""
-        self._thread = threading.Thread(target=self._read, args=(proc.stderr,), daemon=True)
+        self._chunks: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(proc.stderr.fileno(),), daemon=True)
         self._thread.start()
 
-    def _read(self, stream) -> None:
-        while chunk := stream.read(1):
-            self.text += chunk
+    def _read(self, fd: int) -> None:
+        # whole chunks as they come (reading one character at a time fell behind a fast child in a busy test process,
+        # which then finished before the test's signal, so the test saw exit 0)
+        while chunk := os.read(fd, 65536):
+            self._chunks.append(chunk.decode("utf-8", "replace"))
+
+    @property
+    def text(self) -> str:
+        return "".join(self._chunks)
 
     def scored(self) -> int:
         import re
@@ -409,7 +416,7 @@ def _experiment(tmp_path: Path, **changes) -> Path:
 EXPERIMENT_CORPUS = [
     ("query-unknown-node", {"analyses__ci_tests": {"queries": ["Q _||_ Mx | Y"]}}, "exp.yaml: analyses.ci_tests.queries[0]: expected a node of graph 'baseline' (did you mean 'M'?), got 'Mx'"),
     ("query-unbound-node", {"analyses__ci_tests": {"queries": ["Q _||_ Yhat"]}}, "analyses.ci_tests.queries[0]: expected a bound node or a proxied one"),
-    ("options-unknown-key", {"estimator_options": {"resnet18@random": {"temperature": 2}}}, "estimator_options.resnet18@random: temperature: expected an option of resnet18 (seed), got 'temperature'"),
+    ("options-unknown-key", {"estimator_options": {"resnet18@random": {"temperature": 2}}}, "estimator_options.resnet18@random: temperature: expected an option of resnet18 (seed, preprocess), got 'temperature'"),
     ("options-unknown-estimator", {"estimator_options": {"resnet34": {"seed": 1}}}, "estimator_options.resnet34: expected a bound estimator (resnet18@random, tv), got 'resnet34'"),
     ("yaml-device", {"scoring": {"device": "gpu0"}}, "exp.yaml: scoring.device: expected auto, cpu, cuda or cuda:N, got 'gpu0'"),
     ("limit-zero", {"dataset__limit": 0}, "exp.yaml: dataset.limit: expected input should be greater than or equal to 1, got 0"),
@@ -420,6 +427,8 @@ EXPERIMENT_CORPUS = [
      "interventions[0].variants[0].predictions: expected one of the experiment's graphs (did you mean 'baseline'?), got 'baselin'"),
     ("intervention-bad-prediction", {"interventions": [{"name": "swap", "baseline": "tv", "variants": [{"spec": "resnet18@random:max_prob", "predictions": {"baseline": "more"}}]}]},
      "interventions.0.variants.0.predictions.baseline: expected input should be 'higher', 'lower' or 'equal', got 'more'"),
+    ("preprocess-typo", {"estimator_options": {"tv": {"preprocess": "greyscale"}}},
+     "estimator_options.tv: preprocess: expected one of grayscale, downscale2 (did you mean 'grayscale'?), got 'greyscale'"),
     ("intervention-missing-graph-file", {"interventions": [{"name": "swap", "baseline": "tv", "graphs": ["nowhere.yaml"], "variants": [{"spec": "tv"}]}]},
      "interventions[0].graphs[0]: expected an existing graph file (relative to the experiment file)"),
 ]

@@ -38,6 +38,7 @@ class Estimator:
         self.spec = EstimatorSpec.parse(name)
         self.seed = 0
         self.options: dict = {}
+        self.preprocess: str | None = None  # a step applied to each batch first (estimators/preprocess.py)
 
     @property
     def key(self) -> str:

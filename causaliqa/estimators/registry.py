@@ -18,7 +18,7 @@ from causaliqa.estimators.spec import OUTPUTS, EstimatorSpec
 
 _REGISTRY: dict[str, Callable[..., "object"]] = {}
 _FAMILIES: dict[str, Callable[..., "object"]] = {}
-COMMON_OPTIONS = ("seed",)  # every estimator takes these (see Estimator.seed)
+COMMON_OPTIONS = ("seed", "preprocess")  # every estimator takes these (see Estimator.seed, estimators/preprocess.py)
 
 __all__ = ["OUTPUTS", "estimator_class", "get_estimator", "list_estimators", "register_estimator", "resolve_spec"]
 
@@ -83,6 +83,10 @@ def check_options(spec: EstimatorSpec, options: dict, where: str) -> None:
     for key in options:
         if key not in accepted and key not in COMMON_OPTIONS:
             raise CausaliqaError(where, str(key), f"an option of {spec.base} ({', '.join(list(COMMON_OPTIONS) + accepted)})", repr(key))
+    if "preprocess" in options:
+        from causaliqa.estimators.preprocess import check_preprocess
+
+        check_preprocess(options["preprocess"], where)
 
 
 def get_estimator(spec: str | EstimatorSpec, where: str = "estimator", **options):
@@ -93,6 +97,7 @@ def get_estimator(spec: str | EstimatorSpec, where: str = "estimator", **options
     spec = resolve_spec(spec, where).estimator
     check_options(spec, options, where)
     seed = int(options.pop("seed", 0))
+    preprocess = options.pop("preprocess", None)
     cls = estimator_class(spec, where)
     if spec.family is None and spec.name in _REGISTRY:
         estimator = cls(weights=spec.weights, **options)
@@ -100,6 +105,9 @@ def get_estimator(spec: str | EstimatorSpec, where: str = "estimator", **options
         estimator = cls(spec.name, weights=spec.weights, where=where, **options)
     estimator.spec = spec
     estimator.seed = seed
+    if preprocess is not None:
+        estimator.preprocess = preprocess
+        estimator.options = {**estimator.options, "preprocess": preprocess}  # part of the column's identity
     return estimator
 
 

@@ -1,4 +1,4 @@
-"""One estimator-spec type: ``[family:]name[@weights][:output]``, parsed in one place.
+"""One estimator-spec type: ``[family:]name[#variant][@weights][:output]``, parsed in one place.
 
 Examples::
 
@@ -8,6 +8,8 @@ Examples::
     efficientnet_lite0:correct          a registered classifier and one of its outputs
     resnet34@random:max_prob            random-initialised (seeded) torchvision classifier
     clip:ViT-B-32@openai:max_logit      open_clip model with a pretrained tag
+    iqa:brisque#gray@w/b.pth            a named variant of BRISQUE: its own column (iqa:brisque#gray.score), computed
+                                        with the options ``estimator_options`` gives that spec (e.g. preprocess)
 
 The column a spec writes is ``<key>.<output>``; ``key`` is the name plus a short weights tag (a file's
 stem, or the tag). What makes two columns comparable is not the key but the estimator's *identity*
@@ -16,6 +18,7 @@ stem, or the tag). What makes two columns comparable is not the key but the esti
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -34,6 +37,7 @@ class EstimatorSpec:
     family: str | None = None
     weights: str | None = None
     output: str | None = None  # None: the estimator's first output
+    variant: str | None = None  # ``#variant``: the same estimator computed another way (its own column and options)
 
     @classmethod
     def parse(cls, text: str, where: str = "estimator") -> "EstimatorSpec":
@@ -44,6 +48,9 @@ class EstimatorSpec:
         ('resnet34', 'file', 'resnet34@model.max_prob')
         >>> str(EstimatorSpec.parse("iqa:brisque@w/b.pth")), EstimatorSpec.parse("iqa:brisque@w/b.pth").key
         ('iqa:brisque@w/b.pth', 'iqa:brisque')
+        >>> gray = EstimatorSpec.parse("iqa:brisque#gray@w/b.pth")
+        >>> str(gray), gray.base, gray.column()
+        ('iqa:brisque#gray@w/b.pth', 'iqa:brisque', 'iqa:brisque#gray.score')
         """
         if not isinstance(text, str) or not text.strip():
             raise CausaliqaError(where, None, "an estimator such as tv, iqa:brisque or efficientnet_lite0:correct", repr(text))
@@ -69,9 +76,12 @@ class EstimatorSpec:
             if at:
                 raise CausaliqaError(where, None, "NAME@WEIGHTS:OUTPUT (the output after the weights)", repr(text))
             name, output = first, rest
+        name, hash_, variant = name.partition("#")
+        if hash_ and not re.fullmatch(r"[A-Za-z0-9_-]+", variant):
+            raise CausaliqaError(where, None, "a variant name of letters, digits, '_' or '-' after '#'", repr(text))
         if not name or ":" in name or (output is not None and not output):
-            raise CausaliqaError(where, None, "[family:]name[@weights][:output]", repr(text))
-        return cls(name=name, family=family, weights=weights, output=output)
+            raise CausaliqaError(where, None, "[family:]name[#variant][@weights][:output]", repr(text))
+        return cls(name=name, family=family, weights=weights, output=output, variant=variant or None)
 
     # ---- views -------------------------------------------------------------------------------
     @property
@@ -97,10 +107,11 @@ class EstimatorSpec:
     def key(self) -> str:
         """Column prefix. pyiqa parameter files stand in for pyiqa's own download: no tag."""
         kind = self.weights_kind
+        named = self.base + (f"#{self.variant}" if self.variant else "")
         if kind == "default" or (kind == "file" and self.family == "iqa"):
-            return self.base
+            return named
         tag = Path(self.weights).stem if kind == "file" else self.weights
-        return f"{self.base}@{tag}"
+        return f"{named}@{tag}"
 
     def column(self, output: str | None = None) -> str:
         out = output or self.output or "score"
@@ -113,7 +124,7 @@ class EstimatorSpec:
         return replace(self, weights=weights)
 
     def __str__(self) -> str:
-        text = self.base + (f"@{self.weights}" if self.weights else "")
+        text = self.base + (f"#{self.variant}" if self.variant else "") + (f"@{self.weights}" if self.weights else "")
         return text + (f":{self.output}" if self.output else "")
 
 

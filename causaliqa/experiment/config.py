@@ -151,7 +151,8 @@ class Experiment:
 def expand_variables(value, where: str, field: str = ""):
     """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of a parsed YAML tree."""
     if isinstance(value, dict):
-        return {k: expand_variables(v, where, f"{field}.{k}" if field else str(k)) for k, v in value.items()}
+        return {expand_variables(k, where, field) if isinstance(k, str) else k:  # keys too (estimator_options keys are specs)
+                expand_variables(v, where, f"{field}.{k}" if field else str(k)) for k, v in value.items()}
     if isinstance(value, list):
         return [expand_variables(v, where, f"{field}[{i}]") for i, v in enumerate(value)]
     if not isinstance(value, str):
@@ -220,7 +221,7 @@ def _resolve_paths(spec: ExperimentSpec, base: Path) -> ExperimentSpec:
     })
     fix = (lambda s: _without_missing_weights(_resolve_weights(base, s))) if spec.fallback != "none" else (lambda s: _resolve_weights(base, s))
     bindings = {n: ([fix(s) for s in v] if isinstance(v, list) else fix(v)) for n, v in spec.bindings.items()}
-    options = {_resolve_weights(base, k) if "@" in k else k: v for k, v in spec.estimator_options.items()}
+    options = {fix(k) if "@" in k else k: v for k, v in spec.estimator_options.items()}  # keys are specs: the same fixes
     interventions = [i.model_copy(update={"baseline": fix(i.baseline), "graphs": [_resolve(base, g) for g in i.graphs],
                                           "variants": [v.model_copy(update={"spec": fix(v.spec)}) for v in i.variants]})
                      for i in spec.interventions]
@@ -313,8 +314,8 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> Experiment:
     proxies = _check_proxies(spec, bindings, graphs, where)
     allowed = sorted({n for n, b in bindings.items() if b.kind != "image"} | set(proxies))
     _check_queries(spec.analyses.ci_tests.queries, graphs, allowed, where)
-    _check_options(spec, bindings, where)
     _check_interventions(spec, graphs, where)
+    _check_options(spec, bindings, where)
     return Experiment(spec, where, tuple(graphs), bindings, proxies)
 
 
@@ -354,6 +355,7 @@ def _check_options(spec: ExperimentSpec, bindings: dict[str, NodeBinding], where
     from causaliqa.estimators.registry import check_options, resolve_spec
 
     bound = {str(resolve_spec(e).estimator) for b in bindings.values() for e in b.estimators}
+    bound |= {str(resolve_spec(s).estimator) for i in spec.interventions for s in (i.baseline, *(v.spec for v in i.variants))}
     for key, options in spec.estimator_options.items():
         field = f"estimator_options.{key}"
         est = resolve_spec(key, f"{where}: {field}").estimator

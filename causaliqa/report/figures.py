@@ -13,11 +13,12 @@ MARKERS = {0: "*", 1: "o", 2: "s", 3: "^", 4: "D", 5: "v"}
 def short_name(column: str) -> str:
     """A column's display name: ``iqa:brisque.score`` -> ``brisque``; ``efficientnet_lite1.max_prob`` kept;
     ``resnet34@model.correct`` -> ``resnet34.correct`` (a weights file is dropped), while a random-initialised or
-    tagged model keeps its tag (``efficientnet_lite1@random.max_prob``): it is another computation. Parsed with the
+    tagged model keeps its tag (``efficientnet_lite1@random.max_prob``), and a ``#variant`` its name: each is another
+    computation. Parsed with the
     one spec type, not by hand.
 
-    >>> short_name("iqa:brisque.score"), short_name("efficientnet_lite1@random.max_prob")
-    ('brisque', 'efficientnet_lite1@random.max_prob')
+    >>> short_name("iqa:brisque.score"), short_name("efficientnet_lite1@random.max_prob"), short_name("iqa:brisque#gray.score")
+    ('brisque', 'efficientnet_lite1@random.max_prob', 'brisque#gray')
     """
     from causaliqa.estimators.spec import EstimatorSpec, split_column
 
@@ -25,7 +26,7 @@ def short_name(column: str) -> str:
     if not output:
         return column
     spec = EstimatorSpec.parse(key)
-    name = spec.name + (f"@{spec.weights}" if spec.weights_kind in ("random", "tag") else "")
+    name = spec.name + (f"#{spec.variant}" if spec.variant else "") + (f"@{spec.weights}" if spec.weights_kind in ("random", "tag") else "")
     return name if output == "score" else f"{name}.{output}"
 
 

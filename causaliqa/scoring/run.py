@@ -299,6 +299,9 @@ def _score_robustly(estimator: Estimator, batch: torch.Tensor, labels: np.ndarra
 
     Returns the outputs (NaN where an image failed) and image index -> reason, non-finite scores included.
     """
+    from causaliqa.estimators.preprocess import apply_preprocess
+
+    batch = apply_preprocess(estimator.preprocess, batch)
     try:
         values = estimator.score(batch, labels)
         reasons: dict[int, str] = {}
