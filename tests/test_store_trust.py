@@ -311,11 +311,18 @@ class _Progress:
         return self.text
 
 
+def _as_a_terminal_would() -> None:
+    """Ctrl-C reaches a foreground command: undo an inherited SIG_IGN (a shell's background job, `cmd &` in a script,
+    ignores SIGINT, and so would every test process started under one, making the child deaf to the test's signal)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_scoring(tmp_path: Path, n: int, scored: int, *flags):
     """A real `causaliqa score` process on n synthetic images, returned once it has scored ``scored`` of them."""
     images, labels = make_images(tmp_path, n, size=(256, 256))
     out = tmp_path / "s"
-    proc = subprocess.Popen(_cli(images, labels, out, *flags), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, text=True)
+    proc = subprocess.Popen(_cli(images, labels, out, *flags), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, text=True,
+                            preexec_fn=_as_a_terminal_would)
     progress = _Progress(proc)
     assert _wait_for(lambda: progress.scored() >= scored), progress.text
     return proc, progress, images, labels, out
@@ -329,7 +336,7 @@ def _children(pid: int) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupt_keeps_scored_work_and_resume_completes(tmp_path, signum, code):
-    n = 600  # 10 scored, but only in the in-memory buffer (parts of 1000); enough left that the signal lands mid-run under load
+    n = 200  # 10 scored, but only in the in-memory buffer (parts of 1000)
     proc, progress, images, labels, out = _start_scoring(tmp_path, n, 10, "--workers", "1", "--part-size", "1000")
     children = _children(proc.pid)
     assert children, "the DataLoader worker runs"
