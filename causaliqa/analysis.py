@@ -308,6 +308,8 @@ def analyse_store(out: str | Path, m_columns: list[str], q_columns: list[str], s
     started = time.perf_counter()
     frame = load_scores(out, columns=[*m_columns, *q_columns])
     timings = {"read": time.perf_counter() - started}
+    if frame.empty:
+        raise CausaliqaError(str(Path(out) / "scores.parquet"), None, "scored rows to analyse", "a store without rows")
     for col in m_columns:
         values = set(np.unique(frame[col].dropna()))
         if not values <= {0, 1}:

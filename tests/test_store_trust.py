@@ -200,7 +200,11 @@ def _corpus_setup(tmp_path: Path) -> dict:
     damaged.mkdir()
     (damaged / "scores.parquet").write_bytes((out / "scores.parquet").read_bytes()[:100])
     (damaged / "estimators.json").write_bytes((out / "estimators.json").read_bytes())
-    return {"images": images, "labels": labels, "out": out, "tmp": tmp_path, "clash": clash / "images",
+    empty_store = tmp_path / "empty_store"
+    empty_store.mkdir()
+    pd.DataFrame({"image_id": pd.Series([], dtype=str), "corruption": pd.Series([], dtype=str), "severity": pd.Series([], dtype=int),
+                  "m.correct": pd.Series([], dtype=float), "q.score": pd.Series([], dtype=float)}).to_parquet(empty_store / "scores.parquet")
+    return {"images": images, "labels": labels, "out": out, "tmp": tmp_path, "clash": clash / "images", "empty_store": empty_store,
             "clash_labels": clash / "labels.csv", "conflict": conflict, "damaged": damaged}
 
 
@@ -230,6 +234,7 @@ CORPUS = [
     ("score-into-damaged-store", _score("{images}", "{labels}", "{damaged}", "-e", "tv"), "got a damaged file (ArrowInvalid)"),
     ("compact-missing-store", ["compact", "{tmp}/nostore"], "expected a score store folder"),
     ("empty-variant-name", _score("{images}", "{labels}", "{out}", "-e", "tv#"), "expected a variant name of letters, digits, '_' or '-' after '#', got 'tv#'"),
+    ("analyze-empty-store", ["analyze", "{empty_store}", "--m", "m.correct", "--q", "q.score"], "expected scored rows to analyse, got a store without rows"),
     ("analyze-json-out-is-a-folder", ["analyze", "{out}", "--m", "tv.score", "--q", "tv.score", "--json-out", "{tmp}"], "--json-out: expected a file path to write, got"),
     ("analyze-json-out-no-folder", ["analyze", "{out}", "--m", "tv.score", "--q", "tv.score", "--json-out", "{tmp}/no/r.json"], "--json-out: expected a file in an existing folder"),
     ("simulate-design-bad-images", ["simulate", "graphs/design_full_image.yaml", "--design", "--images", "5,x", "--test", "graphs/design_full_image.yaml"], "--images: expected comma-separated whole numbers"),
