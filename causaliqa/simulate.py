@@ -126,7 +126,7 @@ def design_power(truth: CausalGraph, graphs: list[CausalGraph], images: int, sim
     counts = {g.name: 0 for g in graphs}
     for i in range(sims):
         data = simulate_design(truth, images, corruptions, severities, seed + i)
-        nodes = {"C": "corruption", "S": "severity", "X0": "image_id", "Y": "label", "Q": "Q", "M": "M"}
+        nodes = {**DESIGN_COLUMNS, "Q": "Q", "M": "M"}
         columns = {node: [col] for node, col in nodes.items() if col in data.columns}
         kinds = {"corruption": "categorical", "severity": "categorical", "image_id": "categorical", "label": "categorical",
                  "Q": "continuous", "M": "binary"}

@@ -60,16 +60,52 @@ def weighted_auc_sorted(ys, ls, group_end, weights_t, threads):
     return out
 
 
+@njit(cache=True)
+def _sums(z, y, w, lo, hi, b0, b1):
+    """One IRLS pass over rows lo..hi of one group: gradient (g0, g1), Hessian (h00, h01, h11) and the largest
+    |linear predictor|. ``w`` holds 0/1 row weights, or is empty when every row counts."""
+    masked = w.size > 0
+    g0 = g1 = h00 = h01 = h11 = biggest = 0.0
+    for i in range(lo, hi):
+        wi = w[i] if masked else 1.0
+        if wi == 0.0:
+            continue
+        zi = z[i]
+        eta = b0 + b1 * zi
+        if abs(eta) > biggest:
+            biggest = abs(eta)
+        mu = 1.0 / (1.0 + np.exp(-eta))
+        r = (y[i] - mu) * wi
+        W = mu * (1.0 - mu) * wi
+        g0 += r
+        g1 += r * zi
+        h00 += W
+        h01 += W * zi
+        h11 += W * zi * zi
+    return g0, g1, h00, h01, h11, biggest
+
+
+@njit(cache=True)
+def _newton_step(g0, g1, h00, h01, h11):
+    """The 2 x 2 Newton step in closed form (ridge 1e-12 on the diagonal); intercept only when z is constant."""
+    h00 += 1e-12
+    h11 += 1e-12
+    det = h00 * h11 - h01 * h01
+    if det > 0:
+        return (h11 * g0 - h01 * g1) / det, (h00 * g1 - h01 * g0) / det
+    return g0 / h00, 0.0
+
+
 @njit(parallel=True, cache=True)
 def logit_irls(z, y, w, one_class, max_iter, tol, limit):
     """Newton/IRLS for logit(P) = b0 + b1 z, one fit per row g of the (G, n) arrays, rows in parallel.
 
-    ``w`` (G, n) 0/1 row weights (the mask), or a (0, 0) array when every entry counts. Per iteration, one pass
+    ``w`` (G, n) 0/1 row weights (the mask), or a (1, 0) array when every entry counts. Per iteration, one pass
     over the row accumulates the gradient and the 2 x 2 Hessian; a fit whose masked |linear predictor| exceeds
     ``limit`` stops without taking the step (separation). Returns beta (G, 2), converged, runaway, iterations.
     """
     G, n = z.shape
-    masked = w.shape[0] > 0
+    masked = w.shape[1] > 0
     beta = np.zeros((G, 2))
     converged = np.zeros(G, dtype=np.bool_)
     runaway = np.zeros(G, dtype=np.bool_)
@@ -77,39 +113,13 @@ def logit_irls(z, y, w, one_class, max_iter, tol, limit):
     for g in prange(G):
         if one_class[g]:
             continue
+        wg = w[g] if masked else w[0]
         b0 = 0.0
         b1 = 0.0
         for it in range(1, max_iter + 1):
             iterations[g] = it
-            g0 = 0.0
-            g1 = 0.0
-            h00 = 1e-12
-            h01 = 0.0
-            h11 = 1e-12
-            biggest = 0.0
-            for i in range(n):
-                wi = w[g, i] if masked else 1.0
-                if wi == 0.0:
-                    continue
-                zi = z[g, i]
-                eta = b0 + b1 * zi
-                if abs(eta) > biggest:
-                    biggest = abs(eta)
-                mu = 1.0 / (1.0 + np.exp(-eta))
-                r = (y[g, i] - mu) * wi
-                W = mu * (1.0 - mu) * wi
-                g0 += r
-                g1 += r * zi
-                h00 += W
-                h01 += W * zi
-                h11 += W * zi * zi
-            det = h00 * h11 - h01 * h01
-            if det > 0:
-                s0 = (h11 * g0 - h01 * g1) / det
-                s1 = (h00 * g1 - h01 * g0) / det
-            else:  # constant z: intercept only
-                s0 = g0 / h00
-                s1 = 0.0
+            g0, g1, h00, h01, h11, biggest = _sums(z[g], y[g], wg, 0, n, b0, b1)
+            s0, s1 = _newton_step(g0, g1, h00, h01, h11)
             done = max(abs(s0), abs(s1)) < tol * (1.0 + max(abs(b0), abs(b1)))
             if biggest > limit:
                 runaway[g] = True
@@ -129,7 +139,6 @@ def logit_irls_one(z, y, w, max_iter, tol, limit, chunks):
     """:func:`logit_irls` for one long group (a pooled fit on millions of rows): the same iteration, each pass
     split into ``chunks`` parts summed in parallel. ``w`` is a (0,) array when every row counts."""
     n = z.size
-    masked = w.size > 0
     b0 = 0.0
     b1 = 0.0
     converged = False
@@ -139,46 +148,10 @@ def logit_irls_one(z, y, w, max_iter, tol, limit, chunks):
     for it in range(1, max_iter + 1):
         parts = np.zeros((chunks, 6))
         for c in prange(chunks):
-            g0 = 0.0
-            g1 = 0.0
-            h00 = 0.0
-            h01 = 0.0
-            h11 = 0.0
-            biggest = 0.0
-            for i in range(c * size, min(n, (c + 1) * size)):
-                wi = w[i] if masked else 1.0
-                if wi == 0.0:
-                    continue
-                zi = z[i]
-                eta = b0 + b1 * zi
-                if abs(eta) > biggest:
-                    biggest = abs(eta)
-                mu = 1.0 / (1.0 + np.exp(-eta))
-                r = (y[i] - mu) * wi
-                W = mu * (1.0 - mu) * wi
-                g0 += r
-                g1 += r * zi
-                h00 += W
-                h01 += W * zi
-                h11 += W * zi * zi
-            parts[c, 0] = g0
-            parts[c, 1] = g1
-            parts[c, 2] = h00
-            parts[c, 3] = h01
-            parts[c, 4] = h11
-            parts[c, 5] = biggest
-        g0 = parts[:, 0].sum()
-        g1 = parts[:, 1].sum()
-        h00 = parts[:, 2].sum() + 1e-12
-        h01 = parts[:, 3].sum()
-        h11 = parts[:, 4].sum() + 1e-12
-        det = h00 * h11 - h01 * h01
-        if det > 0:
-            s0 = (h11 * g0 - h01 * g1) / det
-            s1 = (h00 * g1 - h01 * g0) / det
-        else:
-            s0 = g0 / h00
-            s1 = 0.0
+            sums = _sums(z, y, w, c * size, min(n, (c + 1) * size), b0, b1)
+            for k in range(6):
+                parts[c, k] = sums[k]
+        s0, s1 = _newton_step(parts[:, 0].sum(), parts[:, 1].sum(), parts[:, 2].sum(), parts[:, 3].sum(), parts[:, 4].sum())
         done = max(abs(s0), abs(s1)) < tol * (1.0 + max(abs(b0), abs(b1)))
         if parts[:, 5].max() > limit:
             runaway = True

@@ -66,7 +66,7 @@ def _fit_intercept_slope(z: np.ndarray, y: np.ndarray, w: np.ndarray | None, one
             beta[g, 0], beta[g, 1], converged[g], runaway[g], iterations[g] = logit_irls_one(
                 z[g], y[g], weights, max_iter, tol, SEPARATION_LIMIT, 4 * get_num_threads())
     else:
-        weights = np.zeros((0, 0)) if w is None else np.ascontiguousarray(w, dtype=np.float64)
+        weights = np.zeros((1, 0)) if w is None else np.ascontiguousarray(w, dtype=np.float64)
         beta, converged, runaway, iterations = logit_irls(z, y, weights, one_class, max_iter, tol, SEPARATION_LIMIT)
     separated = ~one_class & runaway
     coef = beta.copy()
