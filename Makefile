@@ -16,12 +16,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[test]"
 	touch $@
 
+# the optional Ray extra (distributed scoring): the tests use it, the demo does not
+$(VENV)/.installed-ray: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[ray]"
+	touch $@
+
 install: $(VENV)/.installed
 
 # modules whose public functions carry runnable examples (run as doctests)
 DOCTESTS := causaliqa/graph causaliqa/estimators/spec.py causaliqa/serialize.py causaliqa/scoring/run.py causaliqa/analysis.py causaliqa/report/figures.py
 
-test: install
+test: install $(VENV)/.installed-ray
 	$(PY) -m ruff check --select F causaliqa tests benchmarks
 	$(PY) -m pytest -q tests $(DOCTESTS) --doctest-modules
 
@@ -30,7 +35,7 @@ demo: install
 
 # Not a set-up command: measured speed against the reference libraries (writes benchmarks/results/*.json).
 BENCHES := grouped_cv bootstrap auc pooled_logit dsep corruptions scoring paper_analysis
-bench: install
+bench: install $(VENV)/.installed-ray
 	set -e; for b in $(BENCHES); do $(PY) benchmarks/bench_$$b.py; done
 
 clean:

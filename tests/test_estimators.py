@@ -95,6 +95,27 @@ def test_brisque_niqe_rank_corrupted_worse(imagenet_val, shared_weights, metric,
     assert (s_noisy > s_clean).mean() >= 0.75 and s_noisy.mean() > s_clean.mean()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("spec, output", [("tv", "score"), ("iqa:brisque@{w}/brisque_svm_weights.pth", "score"),
+                                          ("iqa:niqe@{w}/niqe_modelparameters.mat", "score"), ("iqa:piqe", "score"),
+                                          ("efficientnet_lite0", "max_prob"), ("efficientnet_lite0", "correct")])
+def test_a_value_does_not_depend_on_the_rest_of_its_batch(imagenet_val, shared_weights, spec, output):
+    """A resume, another batch size, another machine or a Ray actor batches images differently and runs another number
+    of torch threads: each image's value must not move (BRISQUE in float32 moved by 0.01)."""
+    estimator = get_estimator(spec.format(w=shared_weights))
+    images, labels = load_batch(imagenet_val, 12)
+    together = estimator.score(images, labels)[output]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = np.concatenate([estimator.score(images[i:i + 1], labels[i:i + 1])[output] for i in range(12)])
+    finally:
+        torch.set_num_threads(threads)
+    threes = np.concatenate([estimator.score(images[i:i + 3], labels[i:i + 3])[output] for i in range(0, 12, 3)])
+    np.testing.assert_allclose(together, alone, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(threes, alone, rtol=0, atol=1e-6)
+
+
 def _random_batch(n=4):
     return torch.randint(0, 255, (n, 3, 224, 224), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
 

@@ -240,6 +240,13 @@ CORPUS = [
     ("simulate-design-bad-images", ["simulate", "graphs/design_full_image.yaml", "--design", "--images", "5,x", "--test", "graphs/design_full_image.yaml"], "--images: expected comma-separated whole numbers"),
     ("simulate-design-not-a-design-graph", ["simulate", "graphs/baseline.yaml", "--design", "--test", "graphs/baseline.yaml"], "expected the design variables C, S and X0"),
     ("simulate-design-nothing-to-test", ["simulate", "graphs/design_full_image.yaml", "--design"], "--test: expected at least one graph to test"),
+    ("backend-typo", _score("{images}", "{labels}", "{out}", "-e", "tv", "--backend", "dask"), "--backend: expected local or ray, got 'dask'"),
+    ("address-without-ray", _score("{images}", "{labels}", "{out}", "-e", "tv", "--address", "auto"), "--backend: expected --address only with --backend ray"),
+    ("address-nobody-answers", _score("{images}", "{labels}", "{out}", "-e", "tv", "--backend", "ray", "--address", "127.0.0.1:9"),
+     "--address: expected a running Ray cluster (ray start --head on the head node), got '127.0.0.1:9': nothing answers at 127.0.0.1:9"),
+    ("address-garbage", _score("{images}", "{labels}", "{out}", "-e", "tv", "--backend", "ray", "--address", "head-node"), "--address: expected auto, ray://HOST:PORT or HOST:PORT, got 'head-node'"),
+    ("out-s3-uri", _score("{images}", "{labels}", "s3://bucket/scores", "-e", "tv"), "expected a folder or a file:// URI: the store needs atomic renames and a lock"),
+    ("out-file-uri-other-host", _score("{images}", "{labels}", "file://otherhost/scores", "-e", "tv"), "expected a file:// URI on this host (file:///path)"),
 ]
 
 
@@ -441,6 +448,7 @@ EXPERIMENT_CORPUS = [
      "interventions.0.variants.0.predictions.baseline: expected input should be 'higher', 'lower' or 'equal', got 'more'"),
     ("preprocess-typo", {"estimator_options": {"tv": {"preprocess": "greyscale"}}},
      "estimator_options.tv: preprocess: expected one of grayscale, downscale2 (did you mean 'grayscale'?), got 'greyscale'"),
+    ("backend-typo", {"scoring": {"backend": "spark"}}, "exp.yaml: scoring.backend: expected input should be 'local' or 'ray', got 'spark'"),
     ("intervention-missing-graph-file", {"interventions": [{"name": "swap", "baseline": "tv", "graphs": ["nowhere.yaml"], "variants": [{"spec": "tv"}]}]},
      "interventions[0].graphs[0]: expected an existing graph file (relative to the experiment file)"),
 ]
@@ -489,3 +497,15 @@ def test_small_runs_append_parts_and_compact_folds_them(tmp_path):
     result = runner.invoke(app, ["compact", str(out)])
     assert result.exit_code == 0 and "14 rows in" in result.output
     assert len(pd.read_parquet(out / "scores.parquet")) == 14 and not list((out / "parts").glob("*.parquet"))
+
+
+def test_a_store_named_by_a_file_uri(tmp_path):
+    images, labels = make_images(tmp_path, 3)
+    folder = tmp_path / "a store"
+    assert score(images, labels, folder.as_uri(), "tv", "resnet18@random:correct").exit_code == 0  # file:///.../a%20store
+    assert len(load_scores(folder)) == 3
+    result = runner.invoke(app, ["analyze", folder.as_uri(), "--m", "resnet18@random.correct", "--q", "tv.score", "--no-progress",
+                                 "--no-mixtures", "--splits", "2"])
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    again = score(images, labels, folder.as_uri(), "tv", "resnet18@random:correct")
+    assert again.exit_code == 0 and "0 variants scored, 3 already in the store" in again.output

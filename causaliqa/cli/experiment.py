@@ -14,7 +14,7 @@ from causaliqa.errors import CausaliqaError
 @app.command()
 @user_errors
 def analyze(
-    store: Annotated[Path, typer.Argument(help="A score store folder, or an experiment file (re-analyse its store and rewrite its report).")],
+    store: Annotated[str, typer.Argument(help="A score store folder (or file:// URI), or an experiment file (re-analyse its store and rewrite its report).")],
     m: Annotated[Optional[list[str]], typer.Option("--m", help="With a store: correctness column(s) for M, e.g. efficientnet_lite0.correct.")] = None,
     q: Annotated[Optional[list[str]], typer.Option("--q", help="With a store: quality column(s) for Q, e.g. iqa:brisque.score.")] = None,
     seed: Annotated[int, typer.Option(help="Seeds every random draw: splits, resamples, folds, permutations.")] = 0,
@@ -37,12 +37,12 @@ def analyze(
     from causaliqa.atomic import write_json_atomic
     from causaliqa.cli.present import check_output_file, store_analysis_lines
 
-    if store.suffix in (".yaml", ".yml"):
-        _run_and_print(store, set_ or [], score=False)
+    if Path(store).suffix in (".yaml", ".yml"):
+        _run_and_print(Path(store), set_ or [], score=False)
         return
     from causaliqa.scoring.store import require_store
 
-    require_store(store)
+    store = require_store(store)
     if not m or not q:
         raise CausaliqaError("causaliqa analyze", "--m/--q", "at least one --m and one --q column with a store folder", "none")
     if json_out:

@@ -32,21 +32,26 @@ def score(
     severities: Annotated[str, typer.Option(help="Severities: 1-5, or 1,3,5.")] = "1-5",
     limit: Annotated[Optional[int], typer.Option(help="Only the first N image ids.")] = None,
     estimator: Annotated[Optional[list[str]], typer.Option("--estimator", "-e", help="ESTIMATOR[:OUTPUT], repeatable (see `causaliqa estimators`).")] = None,
-    out: Annotated[Path, typer.Option(help="Store folder (Parquet).")] = Path("scores"),
+    out: Annotated[str, typer.Option(help="Store folder (Parquet), or a file:// URI; on a cluster, a folder every node sees.")] = "scores",
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Images per forward pass (default: 4 on CPU, 256 on CUDA).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding/corruption worker processes (default: half the cores).")] = None,
     part_size: Annotated[int, typer.Option(min=1, help="Rows per Parquet part written during the run.")] = 512,
     rescore: Annotated[bool, typer.Option("--rescore", help="Re-score stored rows whose label or image file changed, and columns whose estimator (weights, seed, options) changed, instead of stopping.")] = False,
     strict_labels: Annotated[bool, typer.Option("--strict-labels", help="An image without a label is an error (default: a warning with the count).")] = False,
+    backend: Annotated[Optional[str], typer.Option(help="local (default; one process) or ray (Ray Data on a cluster: pip install 'causaliqa[ray]'). Same rows, same store.")] = None,
+    address: Annotated[Optional[str], typer.Option(help="With --backend ray: auto (the cluster `ray start` made), HOST:PORT or ray://HOST:PORT; none starts Ray on this machine.")] = None,
+    actors: Annotated[Optional[int], typer.Option(min=1, help="With --backend ray: scoring actors, each loading every estimator once (default: one per GPU, else one per 4 CPUs).")] = None,
+    cpus_per_actor: Annotated[Optional[float], typer.Option(min=0.01, help="With --backend ray: CPUs (and torch threads) per scoring actor (default 1).")] = None,
 ) -> None:
     """Score images (clean and corrupted variants) with every estimator in one batched pass; resumable.
 
     Holds the store's writer lock; Ctrl-C keeps what was scored. Every estimator's weights load before the
     first image; a stored value whose input or estimator changed stops the run (or is re-scored with --rescore).
     """
+    ray = {"backend": backend, "address": address, "actors": actors, "cpus_per_actor": cpus_per_actor}
     summary = score_command(experiment, images, labels, imagenet_c, corruptions, severities, limit, estimator or [], out,
-                            batch_size, device, workers, part_size, rescore, strict_labels)
+                            batch_size, device, workers, part_size, rescore, strict_labels, ray)
     rescored = f", {summary.rescored} re-scored" if summary.rescored else ""
     typer.echo(f"{summary.scored} variants scored, {summary.skipped} already in the store, {summary.failed} failed{rescored}; "
                f"{summary.rows} rows in {summary.out} ({summary.images_per_second:.1f} img/s)")
@@ -54,12 +59,12 @@ def score(
 
 @app.command()
 @user_errors
-def compact(store: Annotated[Path, typer.Argument(help="A score store folder.")]) -> None:
+def compact(store: Annotated[str, typer.Argument(help="A score store folder (or file:// URI).")]) -> None:
     """Fold a store's parts into OUT/scores.parquet (runs do this only when the parts grow large)."""
     from causaliqa.scoring.store import compact as compact_store
     from causaliqa.scoring.store import require_store, writer_lock
 
-    require_store(store)
+    store = require_store(store)
     with writer_lock(store, "causaliqa compact"):
         frame = compact_store(store, force=True)
     typer.echo(f"{len(frame)} rows in {store}/scores.parquet")
@@ -71,9 +76,10 @@ FLAGS = {"limit": "--limit", "images": "--images", "labels": "--labels", "severi
 
 
 def score_command(experiment, images, labels, imagenet_c, corruptions, severities, limit, estimators, out,
-                  batch_size, device, workers, part_size, rescore=False, strict_labels=False):
+                  batch_size, device, workers, part_size, rescore=False, strict_labels=False, ray=None):
     from causaliqa.data.datasets import DatasetSpec, build_records, parse_severities
     from causaliqa.scoring.bindings import make_bindings
+    from causaliqa.scoring.ray_backend import RayOptions, check_backend
     from causaliqa.scoring.run import resolve_device, score_images
     from causaliqa.scoring.store import check_store_path
     from causaliqa.yamlio import validate_model
@@ -82,7 +88,8 @@ def score_command(experiment, images, labels, imagenet_c, corruptions, severitie
         from causaliqa.experiment.config import load_experiment
         from causaliqa.experiment.run import score_experiment
 
-        return score_experiment(load_experiment(experiment), batch_size=batch_size, device=device, workers=workers, rescore=rescore)
+        return score_experiment(load_experiment(experiment), batch_size=batch_size, device=device, workers=workers,
+                                rescore=rescore, ray=ray)
     if images is None:
         raise CausaliqaError("causaliqa score", "--images", "an image folder (or an experiment file)", "nothing")
     if not estimators:
@@ -93,8 +100,11 @@ def score_command(experiment, images, labels, imagenet_c, corruptions, severitie
         "limit": limit, "corruptions": corr, "severities": parse_severities(severities), "strict_labels": strict_labels,
     }, "causaliqa score", field_names=FLAGS)
     resolve_device(device)
-    check_store_path(out)
+    options = RayOptions(**{k: v for k, v in (ray or {}).items() if k != "backend" and v is not None})
+    backend = (ray or {}).get("backend") or "local"
+    check_backend(backend, options.address)
+    out = check_store_path(out)
     bindings = make_bindings(estimators)  # validate names before walking the images
     records, members = build_records(spec, "causaliqa score")
     return score_images(records, bindings, Path(out), batch_size=batch_size, device=device, workers=workers,
-                        part_size=part_size, mixtures=members, rescore=rescore)
+                        part_size=part_size, mixtures=members, rescore=rescore, backend=backend, ray=options)

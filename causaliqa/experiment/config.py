@@ -57,6 +57,10 @@ class ScoringSpec(BaseModel):
     batch_size: int | None = Field(None, ge=1)  # None: 4 on CPU, 256 on CUDA
     device: str = "auto"
     workers: int | None = Field(None, ge=0)
+    backend: Literal["local", "ray"] = "local"  # ray: the same rows computed on a Ray cluster (pip install causaliqa[ray])
+    address: str | None = None  # ray only: auto, HOST:PORT or ray://HOST:PORT; none starts Ray on this machine
+    actors: int | None = Field(None, ge=1)  # ray only: scoring actors (default: one per GPU, else one per 4 CPUs)
+    cpus_per_actor: float = Field(1.0, gt=0)  # ray only: CPUs (and torch threads) each scoring actor takes
 
 
 class InterventionVariant(BaseModel):
@@ -193,6 +197,13 @@ def _resolve(base: Path, path: str) -> str:
     return os.path.normpath(p if p.is_absolute() else (base / p))
 
 
+def _resolve_store(base: Path, text: str) -> str:
+    """``out:`` is a folder relative to the experiment file, or a URI (file:// is read as its path)."""
+    from causaliqa.scoring.store import store_location
+
+    return str(store_location(text, "out")) if "://" in text else _resolve(base, text)
+
+
 def _resolve_weights(base: Path, text: str) -> str:
     """A weights file after ``@`` is relative to the experiment file."""
     from causaliqa.estimators.spec import EstimatorSpec
@@ -226,7 +237,7 @@ def _resolve_paths(spec: ExperimentSpec, base: Path) -> ExperimentSpec:
                                           "variants": [v.model_copy(update={"spec": fix(v.spec)}) for v in i.variants]})
                      for i in spec.interventions]
     return spec.model_copy(update={"graphs": [_resolve(base, g) for g in spec.graphs], "dataset": dataset, "interventions": interventions,
-                                   "bindings": bindings, "estimator_options": options, "out": _resolve(base, spec.out),
+                                   "bindings": bindings, "estimator_options": options, "out": _resolve_store(base, spec.out),
                                    "report": _resolve(base, spec.report) if spec.report else None})
 
 

@@ -57,20 +57,27 @@ def experiment_dataset(exp: Experiment):
 
 
 def score_experiment(exp: Experiment, batch_size: int | None = None, device: str | None = None,
-                     workers: int | None = None, progress: bool = True, rescore: bool = False, dataset=None) -> ScoreSummary:
-    """Score the experiment's variants with every bound estimator (rows already in the store are skipped)."""
+                     workers: int | None = None, progress: bool = True, rescore: bool = False, dataset=None,
+                     ray: dict | None = None) -> ScoreSummary:
+    """Score the experiment's variants with every bound estimator (rows already in the store are skipped).
+
+    ``ray``: command-line overrides of ``scoring.backend``/``address``/``actors``/``cpus_per_actor``.
+    """
     from causaliqa.scoring.bindings import make_bindings
+    from causaliqa.scoring.ray_backend import RayOptions, check_backend
     from causaliqa.scoring.run import resolve_device, score_images
     from causaliqa.scoring.store import check_store_path
 
     resolve_device(device or exp.spec.scoring.device, "--device" if device else f"{exp.source}: scoring.device")
+    scoring = exp.spec.scoring.model_copy(update={k: v for k, v in (ray or {}).items() if v is not None})
+    check_backend(scoring.backend, scoring.address, "--backend" if (ray or {}).get("backend") else f"{exp.source}: scoring.backend")
     check_store_path(exp.out, f"{exp.source}: out")
     bindings = make_bindings(exp.estimator_specs(), where=f"{exp.source}: bindings", options=exp.spec.estimator_options)
     dataset = dataset or experiment_dataset(exp)
-    scoring = exp.spec.scoring
     return score_images(list(dataset.records), bindings, exp.out, batch_size=batch_size or scoring.batch_size,
                         device=device or scoring.device, workers=scoring.workers if workers is None else workers,
-                        mixtures=list(dataset.members), progress=progress, rescore=rescore)
+                        mixtures=list(dataset.members), progress=progress, rescore=rescore, backend=scoring.backend,
+                        ray=RayOptions(scoring.address, scoring.actors, scoring.cpus_per_actor))
 
 
 def designed_rows(frame: pd.DataFrame, designed) -> pd.DataFrame:

@@ -8,6 +8,8 @@ or a column whose estimator identity (weights, seed, options) changed, is re-sco
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import os
 import signal
 import time
@@ -23,7 +25,11 @@ from causaliqa.data.corrupt import load_variant
 from causaliqa.data.datasets import ImageRecord
 from causaliqa.errors import CausaliqaError, Interrupted
 from causaliqa.estimators.base import Estimator
+from causaliqa.scoring.batch import (  # noqa: F401  (resolve_device, auto_batch_size: part of this module's API)
+    CPU_BATCH, CUDA_BATCH, Terminated, auto_batch_size, failure_row, resolve_device, score_robustly, write_failures,
+)
 from causaliqa.scoring.provenance import prepare_store
+from causaliqa.scoring.ray_backend import RayOptions, check_backend, ray_session, run_groups_ray
 from causaliqa.scoring.store import (
     KEY,
     compact,
@@ -36,10 +42,6 @@ from causaliqa.scoring.store import (
     writer_lock,
 )
 from causaliqa.serialize import Serializable
-
-
-class _Terminated(BaseException):
-    pass
 
 
 class VariantDataset(Dataset):
@@ -99,32 +101,6 @@ class Binding:
         return [self.estimator.spec.column(o) for o in self.outputs]
 
 
-def resolve_device(device: str, where: str = "--device") -> torch.device:
-    """``auto``, ``cpu``, ``cuda``, ``cuda:N``; a GPU the machine lacks is a one-line error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError):
-        parsed = None
-    if parsed is None or parsed.type not in ("cpu", "cuda"):
-        raise CausaliqaError(where, None, "auto, cpu, cuda or cuda:N", repr(device))
-    if parsed.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0 or (parsed.index is not None and parsed.index >= count):
-            raise CausaliqaError(where, None, f"a device this machine has (cpu{', cuda:0-' + str(count - 1) if count else '; no CUDA GPU found'})", repr(device))
-    return parsed
-
-
-CPU_BATCH = 4  # measured (benchmarks/bench_scoring.py): on CPU, batches beyond a few images spill the caches
-CUDA_BATCH = 256
-
-
-def auto_batch_size(device: torch.device) -> int:
-    """Images per forward pass when the user does not say: small on CPU, large on a GPU."""
-    return CUDA_BATCH if device.type == "cuda" else CPU_BATCH
-
-
 def default_workers() -> int:
     return max(1, min(8, (os.cpu_count() or 2) // 2))
 
@@ -168,10 +144,14 @@ def score_images(
     mixtures: list[dict] | None = None,
     progress: bool = True,
     rescore: bool = False,
+    backend: str = "local",
+    ray: RayOptions | None = None,
 ) -> ScoreSummary:
     """Score ``records`` with every binding into the store at ``out``; resume where a run stopped.
 
     Holds the store's writer lock throughout. Every estimator's weights load before the first image.
+    ``backend="ray"`` computes the same rows on a Ray cluster (``ray``: address, actors); this process still
+    checks provenance, holds the lock and writes the store, so either backend resumes the other's store.
 
     >>> import tempfile, numpy as np
     >>> from PIL import Image
@@ -185,21 +165,28 @@ def score_images(
     """
     out = Path(out)
     started = time.perf_counter()
+    ray = ray or RayOptions()
+    check_backend(backend, ray.address)
     torch_device = resolve_device(device)
+    requested_batch = batch_size
     batch_size = batch_size or auto_batch_size(torch_device)
     _check_unique_columns(bindings)
+    shipped = copy.deepcopy(bindings) if backend == "ray" else None  # unloaded: each Ray actor loads its own
     for binding in bindings:  # weights load before the store is touched: a wrong file leaves no empty OUT behind
         binding.estimator.to(torch_device)
         binding.estimator.load_checked(str(binding.estimator.spec.estimator))
-    with writer_lock(out):
+    with writer_lock(out), (ray_session(ray.address) if backend == "ray" else contextlib.nullcontext()):
         records = sorted({r.key: r for r in records}.values(), key=lambda r: (r.corruption, r.severity, r.image_id))
         existing, shas, dropped = prepare_store(out, records, bindings, rescore)
         _write_metadata(out, bindings, mixtures)
         groups = _todo(records, bindings, existing, load_failures(out))
         total = sum(len(g) for g in groups.values())
-        counts = _run_groups(groups, bindings, out, shas, torch_device, batch_size, workers, part_size, progress, total)
+        if backend == "ray":
+            counts = run_groups_ray(groups, shipped, out, shas, requested_batch, part_size, progress, total, ray)
+        else:
+            counts = _run_groups(groups, bindings, out, shas, torch_device, batch_size, workers, part_size, progress, total)
         frame = compact(out)
-        _write_failures(out, counts["failures"], frame)
+        write_failures(out, counts["failures"], frame)
     columns = tuple(c for b in bindings for c in b.columns)
     return ScoreSummary(str(out), len(frame), counts["scored"], len(records) - total, len(counts["failures"]),
                         max(dropped, 0), columns, time.perf_counter() - started)
@@ -230,7 +217,7 @@ def _run_groups(groups, bindings, out, shas, torch_device, batch_size, workers, 
             state["buffer"], state["buffered"] = [], 0
 
     def on_term(signum, frame):
-        raise _Terminated()
+        raise Terminated()
 
     previous = signal.signal(signal.SIGTERM, on_term) if _main_thread() else None
     try:
@@ -242,7 +229,7 @@ def _run_groups(groups, bindings, out, shas, torch_device, batch_size, workers, 
                 pin_memory=torch_device.type == "cuda", persistent_workers=False,
             )
             for indices, batch, failed in loader:
-                failures += [_failure(group[i], "", reason) for i, reason in failed]
+                failures += [failure_row(group[i], "", reason) for i, reason in failed]
                 if indices:
                     # one host->device copy per batch (from pinned memory, asynchronous), shared by every estimator
                     batch = batch.to(torch_device, non_blocking=True)
@@ -255,10 +242,10 @@ def _run_groups(groups, bindings, out, shas, torch_device, batch_size, workers, 
                 if state["buffered"] >= part_size:
                     flush()
             flush()
-    except (KeyboardInterrupt, _Terminated) as err:
+    except (KeyboardInterrupt, Terminated) as err:
         bar.close()
         flush()
-        _write_failures(out, failures, None)
+        write_failures(out, failures, None)
         signum = signal.SIGINT if isinstance(err, KeyboardInterrupt) else signal.SIGTERM
         raise Interrupted(state["written"], out, int(signum)) from None
     finally:
@@ -286,63 +273,12 @@ def _score_batch(records: list[ImageRecord], batch: torch.Tensor, bindings: list
     }
     failures: list[dict] = []
     for binding in bindings:
-        values, reasons = _score_robustly(binding.estimator, batch, labels)
+        values, reasons = score_robustly(binding.estimator, batch, labels)
         for i, reason in reasons.items():
-            failures.append(_failure(records[i], binding.estimator.key, reason))
+            failures.append(failure_row(records[i], binding.estimator.key, reason))
         for output, column in zip(binding.outputs, binding.columns):
             columns[column] = values[output]
     return pd.DataFrame(columns), failures
-
-
-def _score_robustly(estimator: Estimator, batch: torch.Tensor, labels: np.ndarray) -> tuple[dict[str, np.ndarray], dict[int, str]]:
-    """Score a batch; if the estimator raises, score image by image so one bad image fails alone.
-
-    Returns the outputs (NaN where an image failed) and image index -> reason, non-finite scores included.
-    """
-    from causaliqa.estimators.preprocess import apply_preprocess
-
-    batch = apply_preprocess(estimator.preprocess, batch)
-    try:
-        values = estimator.score(batch, labels)
-        reasons: dict[int, str] = {}
-    except Exception:
-        values, reasons = _score_one_by_one(estimator, batch, labels)
-    for output, array in values.items():
-        if estimator.kinds.get(output) == "score":
-            for i in np.flatnonzero(~np.isfinite(np.asarray(array, dtype=np.float64))):
-                reasons.setdefault(int(i), f"{output} is not a finite number")
-    return values, reasons
-
-
-def _score_one_by_one(estimator, batch, labels):
-    rows, reasons = [], {}
-    for i in range(len(batch)):
-        try:
-            rows.append(estimator.score(batch[i:i + 1], labels[i:i + 1]))
-        except Exception as err:
-            reasons[i] = f"{type(err).__name__}: {str(err)[:200]}"
-            rows.append(None)
-    values = {}
-    for output in estimator.outputs:  # NaN where an image failed (correctness too: never a fake 0 or 1)
-        values[output] = np.asarray([r[output][0] if r is not None and output in r else np.nan for r in rows], dtype=np.float64)
-    return values, reasons
-
-
-def _failure(record: ImageRecord, estimator: str, reason: str) -> dict:
-    return {"image_id": record.image_id, "corruption": record.corruption, "severity": record.severity,
-            "estimator": estimator, "path": record.path, "reason": reason}
-
-
-def _write_failures(out: Path, failures: list[dict], scored: pd.DataFrame | None) -> None:
-    previous = load_failures(out)
-    frame = pd.concat([previous, pd.DataFrame(failures, columns=previous.columns)], ignore_index=True)
-    inputs = frame["estimator"] == ""
-    if scored is not None and not scored.empty and inputs.any():  # an unreadable image that has since been scored
-        done = pd.MultiIndex.from_frame(scored[KEY])
-        frame = frame[~(inputs & pd.MultiIndex.from_frame(frame[KEY]).isin(done))]
-    frame = frame.drop_duplicates(KEY + ["estimator"], keep="last")
-    if len(frame) or (out / "failures.parquet").exists():
-        write_parquet_atomic(frame.astype({"severity": "int16"}).reset_index(drop=True), out / "failures.parquet")
 
 
 def _write_metadata(out: Path, bindings: list[Binding], mixtures: list[dict] | None) -> None:

@@ -27,6 +27,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -149,8 +150,33 @@ def _snapshot(out: Path, columns: list[str] | None = None) -> list[pd.DataFrame]
     raise CausaliqaError(str(out), None, "a store that holds still long enough to read", "files changing for 10 s")
 
 
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):/")
+
+
+def store_location(out: str | Path, where: str = "--out") -> Path:
+    """A store folder from a path or a ``file://`` URI; other URIs (s3://, gs://) are one line saying how to mount them.
+
+    >>> store_location("file:///data/scores"), store_location("out/demo")
+    (PosixPath('/data/scores'), PosixPath('out/demo'))
+    """
+    text = str(out)  # a click Path option turns file:///x into file:/x: both are read here
+    scheme = _SCHEME.match(text)
+    if scheme is None:
+        return Path(out)
+    if scheme.group(1).lower() == "file":
+        from urllib.parse import unquote, urlparse
+
+        parsed = urlparse(text if "://" in text else text.replace("file:/", "file:///", 1))
+        if parsed.netloc not in ("", "localhost"):
+            raise CausaliqaError(where, None, "a file:// URI on this host (file:///path)", f"{text} (host {parsed.netloc})")
+        return Path(unquote(parsed.path))
+    raise CausaliqaError(where, None, "a folder or a file:// URI: the store needs atomic renames and a lock, which object "
+                         "stores lack; mount the bucket (mountpoint-s3, gcsfuse, s3fs) and pass the mount's folder",
+                         f"{scheme.group(1)}:// URI {text!r}")
+
+
 def require_store(out: str | Path, where: str = "store") -> Path:
-    out = Path(out)
+    out = store_location(out, where)
     if not out.is_dir():
         raise CausaliqaError(str(out), None, "a score store folder (made by `causaliqa score` or `causaliqa run`)", "no such folder")
     if not (out / "scores.parquet").exists() and not part_files(out):
@@ -248,7 +274,7 @@ def write_estimator_info(out: Path, columns: dict) -> None:
 
 def check_store_path(out: Path, where: str = "--out") -> Path:
     """The store folder can be created and written: not a file, not inside a file, not read-only."""
-    out = Path(out)
+    out = store_location(out, where)
     if out.exists() and not out.is_dir():
         raise CausaliqaError(where, None, "a folder for the score store", f"{out} is a file")
     ancestor = out

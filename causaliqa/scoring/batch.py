@@ -1,0 +1,104 @@
+"""What both backends share: the device, scoring one batch robustly, and the failure records.
+
+The local pass (``run.py``) and the Ray actors (``ray_backend.py``) call the same functions here, so a batch
+gives the same values and the same failure reasons wherever it is scored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from causaliqa.data.datasets import ImageRecord
+from causaliqa.errors import CausaliqaError
+from causaliqa.estimators.base import Estimator
+from causaliqa.scoring.store import KEY, load_failures, write_parquet_atomic
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so a run stops like Ctrl-C (what was scored is kept)."""
+    pass
+
+
+
+def resolve_device(device: str, where: str = "--device") -> torch.device:
+    """``auto``, ``cpu``, ``cuda``, ``cuda:N``; a GPU the machine lacks is a one-line error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        parsed = None
+    if parsed is None or parsed.type not in ("cpu", "cuda"):
+        raise CausaliqaError(where, None, "auto, cpu, cuda or cuda:N", repr(device))
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (parsed.index is not None and parsed.index >= count):
+            raise CausaliqaError(where, None, f"a device this machine has (cpu{', cuda:0-' + str(count - 1) if count else '; no CUDA GPU found'})", repr(device))
+    return parsed
+
+
+CPU_BATCH = 4  # measured (benchmarks/bench_scoring.py): on CPU, batches beyond a few images spill the caches
+CUDA_BATCH = 256
+
+
+def auto_batch_size(device: torch.device) -> int:
+    """Images per forward pass when the user does not say: small on CPU, large on a GPU."""
+    return CUDA_BATCH if device.type == "cuda" else CPU_BATCH
+
+
+
+def score_robustly(estimator: Estimator, batch: torch.Tensor, labels: np.ndarray) -> tuple[dict[str, np.ndarray], dict[int, str]]:
+    """Score a batch; if the estimator raises, score image by image so one bad image fails alone.
+
+    Returns the outputs (NaN where an image failed) and image index -> reason, non-finite scores included.
+    """
+    from causaliqa.estimators.preprocess import apply_preprocess
+
+    batch = apply_preprocess(estimator.preprocess, batch)
+    try:
+        values = estimator.score(batch, labels)
+        reasons: dict[int, str] = {}
+    except Exception:
+        values, reasons = score_one_by_one(estimator, batch, labels)
+    for output, array in values.items():
+        if estimator.kinds.get(output) == "score":
+            for i in np.flatnonzero(~np.isfinite(np.asarray(array, dtype=np.float64))):
+                reasons.setdefault(int(i), f"{output} is not a finite number")
+    return values, reasons
+
+
+def score_one_by_one(estimator, batch, labels):
+    rows, reasons = [], {}
+    for i in range(len(batch)):
+        try:
+            rows.append(estimator.score(batch[i:i + 1], labels[i:i + 1]))
+        except Exception as err:
+            reasons[i] = f"{type(err).__name__}: {str(err)[:200]}"
+            rows.append(None)
+    values = {}
+    for output in estimator.outputs:  # NaN where an image failed (correctness too: never a fake 0 or 1)
+        values[output] = np.asarray([r[output][0] if r is not None and output in r else np.nan for r in rows], dtype=np.float64)
+    return values, reasons
+
+
+def failure_row(record: ImageRecord, estimator: str, reason: str) -> dict:
+    return {"image_id": record.image_id, "corruption": record.corruption, "severity": record.severity,
+            "estimator": estimator, "path": record.path, "reason": reason}
+
+
+def write_failures(out: Path, failures: list[dict], scored: pd.DataFrame | None) -> None:
+    previous = load_failures(out)
+    frame = pd.concat([previous, pd.DataFrame(failures, columns=previous.columns)], ignore_index=True)
+    inputs = frame["estimator"] == ""
+    if scored is not None and not scored.empty and inputs.any():  # an unreadable image that has since been scored
+        done = pd.MultiIndex.from_frame(scored[KEY])
+        frame = frame[~(inputs & pd.MultiIndex.from_frame(frame[KEY]).isin(done))]
+    frame = frame.drop_duplicates(KEY + ["estimator"], keep="last")
+    if len(frame) or (out / "failures.parquet").exists():
+        write_parquet_atomic(frame.astype({"severity": "int16"}).reset_index(drop=True), out / "failures.parquet")
+
+

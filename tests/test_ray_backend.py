@@ -1,0 +1,188 @@
+"""The Ray Data backend computes the local pass's rows: same keys, same values, same store, on a 2-node local cluster.
+
+Real images (../shared, 24 ids x {clean, 2 corruptions x 2 severities}), real estimators (tv, BRISQUE with the shared
+parameter file, EfficientNet-Lite0). Also: an actor killed mid-run, a driver killed with SIGKILL, Ctrl-C, and stores
+finished on the other backend all end with exactly the local rows.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from causaliqa.data.datasets import DatasetSpec, build_records
+from causaliqa.scoring import load_failures, load_scores, make_bindings, score_images
+from causaliqa.scoring.ray_backend import RayOptions
+
+ray = pytest.importorskip("ray", reason="the Ray extra is not installed (pip install 'causaliqa[ray]')")
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+KEY = ["image_id", "corruption", "severity"]
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).parent)}
+
+
+def _specs(weights: Path) -> list[str]:
+    return ["tv", f"iqa:brisque@{weights / 'brisque_svm_weights.pth'}", "efficientnet_lite0:correct", "efficientnet_lite0:max_prob"]
+
+
+def _records(root: Path, limit: int = 24):
+    spec = DatasetSpec(kind="imagenet_val", images=str(root / "images"), labels=str(root / "labels.csv"), limit=limit,
+                       corruptions=["gaussian_noise", "contrast"], severities=[1, 3])
+    return build_records(spec, "test")[0]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two Ray nodes on this machine (2 logical CPUs each), joined by this test process as the driver."""
+    from ray.cluster_utils import Cluster
+
+    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
+    nodes.add_node(num_cpus=2)
+    ray.init(address=nodes.address, logging_level="ERROR", log_to_driver=False)
+    yield nodes
+    ray.shutdown()
+    nodes.shutdown()
+
+
+@pytest.fixture(scope="module")
+def reference(imagenet_val, shared_weights, tmp_path_factory):
+    """The local backend's store for the same job."""
+    out = tmp_path_factory.mktemp("local") / "store"
+    score_images(_records(imagenet_val), make_bindings(_specs(shared_weights)), out, workers=1, progress=False)
+    return out
+
+
+def _threads() -> str:
+    import torch
+
+    return str(torch.get_num_threads())
+
+
+def _options() -> RayOptions:
+    # as many torch threads per actor as the local pass uses: a classifier's float32 probabilities summed in another
+    # order move by ~1e-6 (the same thread count gives the same bits)
+    return RayOptions(actors=1, cpus_per_actor=float(_threads()))
+
+
+def assert_same_rows(store: Path, reference: Path) -> None:
+    got, want = load_scores(store), load_scores(reference)
+    assert list(got.columns) == list(want.columns)
+    pd.testing.assert_frame_equal(got[KEY + ["label", "input_sha"]], want[KEY + ["label", "input_sha"]], check_dtype=False)
+    values = [c for c in want.columns if "." in c]
+    np.testing.assert_allclose(got[values].to_numpy(np.float64), want[values].to_numpy(np.float64), rtol=0, atol=1e-6)
+    assert len(load_failures(store)) == len(load_failures(reference))
+
+
+def test_ray_on_two_nodes_scores_the_local_rows(cluster, imagenet_val, shared_weights, reference, tmp_path):
+    records = _records(imagenet_val)
+    assert len(records) == 24 * 5
+    out = tmp_path / "ray"
+    summary = score_images(records, make_bindings(_specs(shared_weights)), out, progress=False, backend="ray", ray=_options())
+    assert summary.scored == 120 and summary.failed == 0
+    assert_same_rows(out, reference)
+    assert (out / "estimators.json").read_text() == (reference / "estimators.json").read_text()
+    again = score_images(records, make_bindings(_specs(shared_weights)), out, progress=False, backend="ray", ray=_options())
+    assert again.scored == 0 and again.skipped == 120
+
+
+def test_a_store_started_locally_is_finished_on_ray(cluster, imagenet_val, shared_weights, reference, tmp_path):
+    out = tmp_path / "s"
+    score_images(_records(imagenet_val, limit=10), make_bindings(_specs(shared_weights)), out, workers=0, progress=False)
+    summary = score_images(_records(imagenet_val), make_bindings(_specs(shared_weights)), out, progress=False,
+                           backend="ray", ray=_options())
+    assert (summary.scored, summary.skipped) == (70, 50)
+    assert_same_rows(out, reference)
+
+
+def _scoring_actor_pids() -> list[int]:
+    import psutil
+
+    return [p.pid for p in psutil.process_iter(["cmdline"]) if any("Scorer" in part for part in (p.info["cmdline"] or []))]
+
+
+def test_an_actor_killed_mid_run_is_retried_without_duplicates(cluster, imagenet_val, shared_weights, reference, tmp_path):
+    out = tmp_path / "s"
+    killed: list[int] = []
+
+    def kill_an_actor_once_rows_are_written():
+        deadline = time.time() + 300
+        while time.time() < deadline and not killed:
+            pids = _scoring_actor_pids()
+            if pids and (out / "parts").is_dir() and any((out / "parts").glob("part-*.parquet")):
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_an_actor_once_rows_are_written, daemon=True)
+    killer.start()
+    summary = score_images(_records(imagenet_val), make_bindings(_specs(shared_weights)), out, progress=False, part_size=8,
+                           backend="ray", ray=_options())
+    killer.join(5)
+    assert killed, "the scoring actor was never seen"
+    assert summary.scored == 120
+    assert_same_rows(out, reference)
+
+
+# ---- the driver as a real process -------------------------------------------------------------------
+def _cli(root: Path, weights: Path, out: Path, *extra: str) -> list[str]:
+    args = [sys.executable, "-m", "causaliqa.cli", "score", "--images", str(root / "images"), "--labels", str(root / "labels.csv"),
+            "--limit", "24", "--corruptions", "gaussian_noise,contrast", "--severities", "1,3", "--out", str(out), *extra]
+    for spec in _specs(weights):
+        args += ["-e", spec]
+    return args
+
+
+def _start(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def _wait_for_parts(out: Path, proc: subprocess.Popen, seconds: float = 300) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if (out / "parts").is_dir() and any((out / "parts").glob("part-*.parquet")):
+            return
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        time.sleep(0.05)
+    raise AssertionError("no part written")
+
+
+def test_driver_killed_then_resumed_locally_ends_with_the_same_rows(cluster, imagenet_val, shared_weights, reference, tmp_path):
+    out = tmp_path / "s"
+    ray_flags = ["--backend", "ray", "--address", cluster.address, "--actors", "1", "--part-size", "8", "--cpus-per-actor", _threads()]
+    proc = _start(_cli(imagenet_val, shared_weights, out, *ray_flags))
+    _wait_for_parts(out, proc)
+    proc.kill()
+    proc.wait(30)
+    kept = len(load_scores(out))
+    assert 0 < kept < 120
+    done = subprocess.run(_cli(imagenet_val, shared_weights, out, "--workers", "0"), capture_output=True, text=True, env=ENV)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"{120 - kept} variants scored, {kept} already in the store" in done.stdout
+    assert_same_rows(out, reference)
+
+
+def test_ctrl_c_keeps_what_was_scored_and_ray_resumes(cluster, imagenet_val, shared_weights, reference, tmp_path):
+    out = tmp_path / "s"
+    ray_flags = ["--backend", "ray", "--address", cluster.address, "--actors", "1", "--part-size", "8", "--cpus-per-actor", _threads()]
+    proc = _start(_cli(imagenet_val, shared_weights, out, *ray_flags))
+    _wait_for_parts(out, proc)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(60) == 130
+    stderr = proc.stderr.read()
+    assert "interrupted: " in stderr and "run the same command to resume" in stderr and "Traceback" not in stderr
+    kept = int(stderr.split("interrupted: ")[1].split(" variants")[0])
+    assert kept == len(load_scores(out)) and 0 < kept < 120
+    done = subprocess.run(_cli(imagenet_val, shared_weights, out, *ray_flags), capture_output=True, text=True, env=ENV)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"{120 - kept} variants scored, {kept} already in the store" in done.stdout
+    assert_same_rows(out, reference)
