@@ -41,8 +41,8 @@ def score(
     strict_labels: Annotated[bool, typer.Option("--strict-labels", help="An image without a label is an error (default: a warning with the count).")] = False,
     backend: Annotated[Optional[str], typer.Option(help="local (default; one process) or ray (Ray Data on a cluster: pip install 'causaliqa[ray]'). Same rows, same store.")] = None,
     address: Annotated[Optional[str], typer.Option(help="With --backend ray: auto (the cluster `ray start` made), HOST:PORT or ray://HOST:PORT; none starts Ray on this machine.")] = None,
-    actors: Annotated[Optional[int], typer.Option(min=1, help="With --backend ray: scoring actors, each loading every estimator once (default: one per GPU, else one per 4 CPUs).")] = None,
-    cpus_per_actor: Annotated[Optional[float], typer.Option(min=0.01, help="With --backend ray: CPUs (and torch threads) per scoring actor (default 1).")] = None,
+    actors: Annotated[Optional[int], typer.Option(min=1, help="With --backend ray: scoring actors, each loading every estimator once (default: one per GPU; on CPUs, actors of up to 4 CPUs that leave a quarter of the cluster to decoding).")] = None,
+    cpus_per_actor: Annotated[Optional[float], typer.Option(min=0.01, help="With --backend ray: CPUs (and torch threads) per scoring actor (default: up to 4).")] = None,
 ) -> None:
     """Score images (clean and corrupted variants) with every estimator in one batched pass; resumable.
 
@@ -70,6 +70,35 @@ def compact(store: Annotated[str, typer.Argument(help="A score store folder (or 
     typer.echo(f"{len(frame)} rows in {store}/scores.parquet")
 
 
+
+
+@app.command()
+@user_errors
+def plan(
+    experiment: Annotated[Path, typer.Argument(help="An experiment file: what its store still lacks is planned.")],
+    nodes: Annotated[int, typer.Option(min=1, help="Machines in the Ray cluster.")] = 1,
+    cpus_per_node: Annotated[int, typer.Option(min=1, help="CPUs per machine.")] = 2,
+    gpus_per_node: Annotated[int, typer.Option(min=0, help="GPUs per machine (0: estimators run on CPU actors).")] = 0,
+    actors: Annotated[Optional[int], typer.Option(min=1, help="Scoring actors (default: as `score --backend ray` lays out the cluster).")] = None,
+    cpus_per_actor: Annotated[Optional[float], typer.Option(min=0.01, help="CPUs per scoring actor (default: scoring.cpus_per_actor, else as `score --backend ray`).")] = None,
+    stages: Annotated[Optional[Path], typer.Option(help="Per-stage costs (default: benchmarks/results/stages.json, written by `make bench`).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override an experiment field, as in `causaliqa run`.")] = None,
+) -> None:
+    """Expected wall time and bottleneck stage of `score --backend ray` on a cluster of this shape.
+
+    From per-stage costs measured on one core of this machine (decode, each corruption, each estimator; GPU figures
+    only where a GPU was there). Nothing is scored.
+
+    \b
+    causaliqa plan experiments/demo.yaml --nodes 8 --cpus-per-node 32 --gpus-per-node 0
+    """
+    from causaliqa.experiment.config import load_experiment
+    from causaliqa.experiment.run import plan_experiment
+    from causaliqa.scoring.plan import plan_lines
+
+    result, costs = plan_experiment(load_experiment(experiment, set_ or []), nodes, cpus_per_node, gpus_per_node, actors,
+                                    cpus_per_actor, stages)
+    typer.echo("\n".join(plan_lines(result, costs)))
 
 
 FLAGS = {"limit": "--limit", "images": "--images", "labels": "--labels", "severities": "--severities", "corruptions": "--corruptions"}

@@ -59,8 +59,8 @@ class ScoringSpec(BaseModel):
     workers: int | None = Field(None, ge=0)
     backend: Literal["local", "ray"] = "local"  # ray: the same rows computed on a Ray cluster (pip install causaliqa[ray])
     address: str | None = None  # ray only: auto, HOST:PORT or ray://HOST:PORT; none starts Ray on this machine
-    actors: int | None = Field(None, ge=1)  # ray only: scoring actors (default: one per GPU, else one per 4 CPUs)
-    cpus_per_actor: float = Field(1.0, gt=0)  # ray only: CPUs (and torch threads) each scoring actor takes
+    actors: int | None = Field(None, ge=1)  # ray only: scoring actors (default: one per GPU; on CPUs, see cpus_per_actor)
+    cpus_per_actor: float | None = Field(None, gt=0)  # ray only: CPUs (torch threads) per actor (default: up to 4, a quarter of the cluster left to decoding)
 
 
 class InterventionVariant(BaseModel):

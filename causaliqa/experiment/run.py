@@ -80,6 +80,30 @@ def score_experiment(exp: Experiment, batch_size: int | None = None, device: str
                         ray=RayOptions(scoring.address, scoring.actors, scoring.cpus_per_actor))
 
 
+def plan_experiment(exp: Experiment, nodes: int, cpus_per_node: int, gpus_per_node: int = 0, actors: int | None = None,
+                    cpus_per_actor: float | None = None, stages=None):
+    """Expected wall time of scoring what the experiment's store still lacks, on a cluster of this shape."""
+    from causaliqa.scoring.bindings import make_bindings
+    from causaliqa.scoring.plan import load_stage_costs, plan_run
+    from causaliqa.scoring.store import load_scores, store_columns
+
+    costs = load_stage_costs(stages)
+    bindings = make_bindings(exp.estimator_specs(), where=f"{exp.source}: bindings", options=exp.spec.estimator_options)
+    records = list(experiment_dataset(exp).records)
+    columns = [c for b in bindings for c in b.columns]
+    if (exp.out / "scores.parquet").exists() or (exp.out / "parts").is_dir():
+        stored = load_scores(exp.out, [c for c in columns if c in store_columns(exp.out)])
+        if set(columns) <= set(stored.columns):
+            done = set(map(tuple, stored.loc[stored[columns].notna().all(axis=1), ["image_id", "corruption", "severity"]]
+                           .itertuples(index=False, name=None)))
+            records = [r for r in records if r.key not in done]
+    variants = [(r.corruption, r.severity, r.generated) for r in records]
+    scoring = exp.spec.scoring
+    plan = plan_run(variants, [b.estimator.spec.base for b in bindings], costs, nodes, cpus_per_node, gpus_per_node,
+                    actors or scoring.actors, cpus_per_actor or scoring.cpus_per_actor)
+    return plan, costs
+
+
 def designed_rows(frame: pd.DataFrame, designed) -> pd.DataFrame:
     """The rows the experiment's dataset declares (not other runs' rows, not mixture-only variants)."""
     keys = pd.DataFrame(sorted(designed), columns=["image_id", "corruption", "severity"]).astype({"severity": frame["severity"].dtype})

@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,21 +31,24 @@ import pandas as pd
 from causaliqa.data.datasets import ImageRecord
 from causaliqa.errors import CausaliqaError, Interrupted
 from causaliqa.scoring.batch import CPU_BATCH, CUDA_BATCH, Terminated, failure_row, resolve_device, score_robustly, write_failures
+from causaliqa.scoring.plan import DECODE_CPUS, actor_layout
 from causaliqa.scoring.store import write_part
 
 BACKENDS = ("local", "ray")
 DECODE_BATCH = 8  # images per decode task: small, so the actor pool is fed early and retries redo little
+ACTOR_CALL = 32  # rows per actor call at least: Ray's per-call cost is paid once per 32 rows, not per CPU batch of 4
 DECODE_MEMORY = 640 * 2**20  # bytes a decode task reserves: a worker peaked at 416 MiB (imports, full-size JPEGs, corruption)
 
 
 @dataclass(frozen=True)
 class RayOptions:
-    """Where and how wide: ``address`` None starts a local Ray on this machine; ``actors`` None picks one per GPU
-    (GPU clusters) or one per four CPUs (at least one)."""
+    """Where and how wide: ``address`` None starts a local Ray on this machine; ``actors``/``cpus_per_actor`` None
+    take ``plan.actor_layout``'s defaults (one actor per GPU; on CPUs, actors of up to 4 CPUs leaving a quarter of
+    the cluster to decoding); ``causaliqa plan`` suggests a balance for a given experiment."""
 
     address: str | None = None
     actors: int | None = None
-    cpus_per_actor: float = 1.0
+    cpus_per_actor: float | None = None
 
 
 def check_backend(backend: str, address: str | None, where: str = "--backend") -> None:
@@ -145,12 +149,13 @@ def decode_batch(batch: dict) -> dict:
 class Scorer:
     """An actor: every estimator loaded once, on this actor's GPU if it has one."""
 
-    def __init__(self, bindings: list, groups: list[tuple[int, ...]], identities: list[dict], cwd: str, threads: int) -> None:
+    def __init__(self, bindings: list, groups: list[tuple[int, ...]], identities: list[dict], cwd: str, threads: int,
+                 batch_size: int) -> None:
         import torch
 
         torch.set_num_threads(max(1, threads))
         self.device = resolve_device("auto")
-        self.bindings, self.groups = bindings, groups
+        self.bindings, self.groups, self.batch_size = bindings, groups, batch_size
         previous = os.getcwd()
         with contextlib.suppress(OSError):
             os.chdir(cwd)  # relative weights paths mean what they meant to the driver
@@ -164,26 +169,31 @@ class Scorer:
             os.chdir(previous)
 
     def __call__(self, batch: dict) -> dict:
-        import torch
-
         n = len(batch["row"])
         columns = {c: np.full(n, np.nan) for b in self.bindings for c in b.columns}
         failures = [[] for _ in range(n)]
         readable = np.flatnonzero(batch["reason"] == "")
         groups = np.asarray(batch["group"])
         for group in np.unique(groups[readable]):
-            idx = readable[groups[readable] == group]
-            images = torch.from_numpy(np.ascontiguousarray(batch["image"][idx].transpose(0, 3, 1, 2))).to(self.device)
-            labels = np.asarray(batch["label"][idx], dtype=np.int64)
-            for b_index in self.groups[int(group)]:
-                binding = self.bindings[b_index]
-                values, reasons = score_robustly(binding.estimator, images, labels)
-                for i, reason in reasons.items():
-                    failures[idx[i]].append([binding.estimator.key, reason])
-                for output, column in zip(binding.outputs, binding.columns):
-                    columns[column][idx] = np.asarray(values[output], dtype=np.float64)
+            same = readable[groups[readable] == group]
+            for start in range(0, len(same), self.batch_size):  # the device's batch size, as the local pass
+                self._score(batch, same[start:start + self.batch_size], int(group), columns, failures)
         return {"row": batch["row"], "group": batch["group"], "reason": batch["reason"], **columns,
                 "failures": np.array([json.dumps(f) if f else "" for f in failures], dtype=object)}
+
+    def _score(self, batch: dict, idx: np.ndarray, group: int, columns: dict, failures: list) -> None:
+        """One device batch of one group (rows lacking the same estimators), into ``columns`` and ``failures``."""
+        import torch
+
+        images = torch.from_numpy(np.ascontiguousarray(batch["image"][idx].transpose(0, 3, 1, 2))).to(self.device)
+        labels = np.asarray(batch["label"][idx], dtype=np.int64)
+        for b_index in self.groups[group]:
+            binding = self.bindings[b_index]
+            values, reasons = score_robustly(binding.estimator, images, labels)
+            for i, reason in reasons.items():
+                failures[idx[i]].append([binding.estimator.key, reason])
+            for output, column in zip(binding.outputs, binding.columns):
+                columns[column][idx] = np.asarray(values[output], dtype=np.float64)
 
 
 # ---- the driver -----------------------------------------------------------------------------------
@@ -198,17 +208,11 @@ def _items(groups: dict[tuple[int, ...], list[ImageRecord]]) -> tuple[list[dict]
     return rows, records, missing
 
 
-def _pool_size(options: RayOptions) -> tuple[int, float]:
-    """(actors, GPUs per actor) for this cluster."""
+def _layout(options: RayOptions):
     import ray
 
     resources = ray.cluster_resources()
-    gpus = int(resources.get("GPU", 0))
-    if options.actors:
-        return options.actors, (1.0 if gpus >= options.actors else 0.0)
-    if gpus:
-        return gpus, 1.0
-    return max(1, int(resources.get("CPU", 1)) // 4), 0.0
+    return actor_layout(float(resources.get("CPU", 1)), int(resources.get("GPU", 0)), options.actors, options.cpus_per_actor)
 
 
 def build_pipeline(items: list[dict], bindings: list, missing: list, batch_size: int | None, options: RayOptions):
@@ -221,17 +225,18 @@ def build_pipeline(items: list[dict], bindings: list, missing: list, batch_size:
 
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
-    actors, gpus = _pool_size(options)
-    batch_size = batch_size or (CUDA_BATCH if gpus else CPU_BATCH)  # per device, as the local pass
+    layout = _layout(options)
+    batch_size = batch_size or (CUDA_BATCH if layout.gpus_per_actor else CPU_BATCH)  # per device, as the local pass
+    call_size = max(batch_size, ACTOR_CALL)  # Ray hands an actor this many rows a call; it scores them batch by batch
     identities = [b.estimator.identity() for b in bindings]
     blocks = max(1, min(len(items) // DECODE_BATCH, 10_000))
     dataset = ray.data.from_items(items, override_num_blocks=blocks)
     # decode tasks reserve their memory, which also keeps them apart from the actors (Ray fuses stages whose
     # resources match): every CPU of the cluster decodes, whatever the number of actors
-    decoded = dataset.map_batches(decode_batch, batch_size=DECODE_BATCH, num_cpus=1, memory=DECODE_MEMORY)
+    decoded = dataset.map_batches(decode_batch, batch_size=DECODE_BATCH, num_cpus=DECODE_CPUS, memory=DECODE_MEMORY)
     return decoded.map_batches(
-        Scorer, batch_size=batch_size, concurrency=actors, num_gpus=gpus, num_cpus=options.cpus_per_actor,
-        fn_constructor_args=(bindings, missing, identities, os.getcwd(), int(max(1, options.cpus_per_actor))),
+        Scorer, batch_size=call_size, concurrency=layout.actors, num_gpus=layout.gpus_per_actor, num_cpus=layout.cpus_per_actor,
+        fn_constructor_args=(bindings, missing, identities, os.getcwd(), layout.threads, batch_size),
     )
 
 
@@ -269,6 +274,7 @@ def run_groups_ray(groups, bindings, out: Path, shas: dict, batch_size: int | No
                 state["buffer"].append(frame)
                 state["buffered"] += len(frame)
                 state["scored"] += len(frame)
+                state.setdefault("first", (time.perf_counter(), len(frame)))
             bar.update(len(batch))
             if state["buffered"] >= part_size:
                 flush()
@@ -290,7 +296,7 @@ def run_groups_ray(groups, bindings, out: Path, shas: dict, batch_size: int | No
     finally:
         signal.signal(signal.SIGTERM, previous)
     bar.close()
-    return {"scored": state["scored"], "failures": failures}
+    return {"scored": state["scored"], "failures": failures, **({"first": state["first"]} if "first" in state else {})}
 
 
 def _first_line(err: Exception) -> str:

@@ -73,7 +73,7 @@ def _collate(items):
 class ScoreSummary(Serializable):
     """What a scoring run did."""
 
-    json_properties = ('images_per_second',)
+    json_properties = ('images_per_second', 'steady_images_per_second')
 
     out: str
     rows: int
@@ -83,10 +83,18 @@ class ScoreSummary(Serializable):
     rescored: int
     columns: tuple[str, ...]
     seconds: float
+    first_rows_s: float = float("nan")  # start-up: seconds until the first scored rows came back (models loaded, workers up)
+    first_rows: int = 0
 
     @property
     def images_per_second(self) -> float:
         return self.scored / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def steady_images_per_second(self) -> float:
+        """Images per second after the first rows came back (start-up left out)."""
+        span = self.seconds - self.first_rows_s
+        return (self.scored - self.first_rows) / span if span > 0 and self.scored > self.first_rows else float("nan")
 
 
 @dataclass
@@ -188,8 +196,9 @@ def score_images(
         frame = compact(out)
         write_failures(out, counts["failures"], frame)
     columns = tuple(c for b in bindings for c in b.columns)
+    first_s, first_rows = counts.get("first", (float("nan"), 0))
     return ScoreSummary(str(out), len(frame), counts["scored"], len(records) - total, len(counts["failures"]),
-                        max(dropped, 0), columns, time.perf_counter() - started)
+                        max(dropped, 0), columns, time.perf_counter() - started, first_s - started, first_rows)
 
 
 def _check_unique_columns(bindings: list[Binding]) -> None:
@@ -238,6 +247,7 @@ def _run_groups(groups, bindings, out, shas, torch_device, batch_size, workers, 
                     state["buffer"].append(frame)
                     state["buffered"] += len(indices)
                     state["scored"] += len(indices)
+                    state.setdefault("first", (time.perf_counter(), len(indices)))
                 bar.update(len(indices) + len(failed))
                 if state["buffered"] >= part_size:
                     flush()
@@ -252,7 +262,7 @@ def _run_groups(groups, bindings, out, shas, torch_device, batch_size, workers, 
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     bar.close()
-    return {"scored": state["scored"], "failures": failures}
+    return {"scored": state["scored"], "failures": failures, **({"first": state["first"]} if "first" in state else {})}
 
 
 def _main_thread() -> bool:
