@@ -24,7 +24,7 @@ $(VENV)/.installed-ray: $(VENV)/.installed
 install: $(VENV)/.installed
 
 # modules whose public functions carry runnable examples (run as doctests)
-DOCTESTS := causaliqa/graph causaliqa/estimators/spec.py causaliqa/serialize.py causaliqa/scoring/run.py causaliqa/analysis.py causaliqa/report/figures.py
+DOCTESTS := causaliqa/graph causaliqa/estimators/spec.py causaliqa/serialize.py causaliqa/scoring/run.py causaliqa/analysis.py causaliqa/report/figures.py causaliqa/scoring/plan.py causaliqa/scoring/store.py
 
 test: install $(VENV)/.installed-ray
 	$(PY) -m ruff check --select F causaliqa tests benchmarks
@@ -34,7 +34,7 @@ demo: install
 	$(VENV)/bin/causaliqa demo
 
 # Not a set-up command: measured speed against the reference libraries (writes benchmarks/results/*.json).
-BENCHES := grouped_cv bootstrap auc pooled_logit dsep corruptions scoring paper_analysis
+BENCHES := grouped_cv bootstrap auc pooled_logit dsep corruptions scoring paper_analysis stages ray
 bench: install $(VENV)/.installed-ray
 	set -e; for b in $(BENCHES); do $(PY) benchmarks/bench_$$b.py; done
 

@@ -80,7 +80,9 @@ def test_plan_counts_only_what_the_store_lacks(tmp_path):
     path = _experiment(tmp_path)
     assert runner.invoke(app, ["score", str(path), "--workers", "0"]).exit_code == 0
     result = runner.invoke(app, ["plan", str(path), "--stages", str(_stages_file(tmp_path))])
-    assert result.exit_code == 0 and "0 variants on 1 node(s)" in result.output, result.output
+    assert result.exit_code == 0 and "nothing to score: the store has every variant" in result.output, result.output
+    everything = runner.invoke(app, ["plan", str(path), "--all", "--stages", str(_stages_file(tmp_path))])
+    assert everything.exit_code == 0 and "12 variants on 1 node(s)" in everything.output, everything.output
 
 
 @pytest.mark.parametrize("content, message", [

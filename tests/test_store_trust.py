@@ -509,3 +509,23 @@ def test_a_store_named_by_a_file_uri(tmp_path):
     assert result.exit_code == 0 and "Traceback" not in result.output, result.output
     again = score(images, labels, folder.as_uri(), "tv", "resnet18@random:correct")
     assert again.exit_code == 0 and "0 variants scored, 3 already in the store" in again.output
+
+
+def test_ray_backend_without_ray_installed_is_one_line(tmp_path, monkeypatch):
+    import sys as system
+
+    images, labels = make_images(tmp_path, 2)
+    monkeypatch.setitem(system.modules, "ray", None)  # `import ray` raises ImportError, as where the extra is absent
+    result = score(images, labels, tmp_path / "s", "tv", extra=["--backend", "ray"])
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert "--backend: expected Ray Data installed for --backend ray (pip install 'causaliqa[ray]'), got not importable" in lines[0]
+    assert not (tmp_path / "s").exists()
+
+
+def test_the_local_backend_needs_no_ray(tmp_path):
+    """The default install has no Ray: scoring and the package's imports never touch it."""
+    code = ("import sys; sys.modules['ray'] = None; from causaliqa.cli import app; from causaliqa.scoring import score_images; "
+            "import causaliqa.scoring.ray_backend, causaliqa.scoring.plan; print('ok')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

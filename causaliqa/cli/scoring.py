@@ -83,6 +83,7 @@ def plan(
     cpus_per_actor: Annotated[Optional[float], typer.Option(min=0.01, help="CPUs per scoring actor (default: scoring.cpus_per_actor, else as `score --backend ray`).")] = None,
     stages: Annotated[Optional[Path], typer.Option(help="Per-stage costs (default: benchmarks/results/stages.json, written by `make bench`).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override an experiment field, as in `causaliqa run`.")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Plan every variant, not only what the store lacks.")] = False,
 ) -> None:
     """Expected wall time and bottleneck stage of `score --backend ray` on a cluster of this shape.
 
@@ -91,13 +92,14 @@ def plan(
 
     \b
     causaliqa plan experiments/demo.yaml --nodes 8 --cpus-per-node 32 --gpus-per-node 0
+    causaliqa plan experiments/demo.yaml --all --set dataset.limit=1300 --set dataset.corruptions=all
     """
     from causaliqa.experiment.config import load_experiment
     from causaliqa.experiment.run import plan_experiment
     from causaliqa.scoring.plan import plan_lines
 
     result, costs = plan_experiment(load_experiment(experiment, set_ or []), nodes, cpus_per_node, gpus_per_node, actors,
-                                    cpus_per_actor, stages)
+                                    cpus_per_actor, stages, everything)
     typer.echo("\n".join(plan_lines(result, costs)))
 
 
@@ -128,10 +130,10 @@ def score_command(experiment, images, labels, imagenet_c, corruptions, severitie
         "kind": "imagenet_c" if imagenet_c else "imagenet_val", "images": str(images), "labels": str(labels) if labels else None,
         "limit": limit, "corruptions": corr, "severities": parse_severities(severities), "strict_labels": strict_labels,
     }, "causaliqa score", field_names=FLAGS)
-    resolve_device(device)
     options = RayOptions(**{k: v for k, v in (ray or {}).items() if k != "backend" and v is not None})
     backend = (ray or {}).get("backend") or "local"
     check_backend(backend, options.address)
+    resolve_device(device, here=backend == "local")
     out = check_store_path(out)
     bindings = make_bindings(estimators)  # validate names before walking the images
     records, members = build_records(spec, "causaliqa score")

@@ -68,9 +68,9 @@ def score_experiment(exp: Experiment, batch_size: int | None = None, device: str
     from causaliqa.scoring.run import resolve_device, score_images
     from causaliqa.scoring.store import check_store_path
 
-    resolve_device(device or exp.spec.scoring.device, "--device" if device else f"{exp.source}: scoring.device")
     scoring = exp.spec.scoring.model_copy(update={k: v for k, v in (ray or {}).items() if v is not None})
     check_backend(scoring.backend, scoring.address, "--backend" if (ray or {}).get("backend") else f"{exp.source}: scoring.backend")
+    resolve_device(device or scoring.device, "--device" if device else f"{exp.source}: scoring.device", here=scoring.backend == "local")
     check_store_path(exp.out, f"{exp.source}: out")
     bindings = make_bindings(exp.estimator_specs(), where=f"{exp.source}: bindings", options=exp.spec.estimator_options)
     dataset = dataset or experiment_dataset(exp)
@@ -81,8 +81,8 @@ def score_experiment(exp: Experiment, batch_size: int | None = None, device: str
 
 
 def plan_experiment(exp: Experiment, nodes: int, cpus_per_node: int, gpus_per_node: int = 0, actors: int | None = None,
-                    cpus_per_actor: float | None = None, stages=None):
-    """Expected wall time of scoring what the experiment's store still lacks, on a cluster of this shape."""
+                    cpus_per_actor: float | None = None, stages=None, everything: bool = False):
+    """Expected wall time of scoring what the experiment's store still lacks (``everything``: all of it) on a cluster."""
     from causaliqa.scoring.bindings import make_bindings
     from causaliqa.scoring.plan import load_stage_costs, plan_run
     from causaliqa.scoring.store import load_scores, store_columns
@@ -91,7 +91,7 @@ def plan_experiment(exp: Experiment, nodes: int, cpus_per_node: int, gpus_per_no
     bindings = make_bindings(exp.estimator_specs(), where=f"{exp.source}: bindings", options=exp.spec.estimator_options)
     records = list(experiment_dataset(exp).records)
     columns = [c for b in bindings for c in b.columns]
-    if (exp.out / "scores.parquet").exists() or (exp.out / "parts").is_dir():
+    if not everything and ((exp.out / "scores.parquet").exists() or (exp.out / "parts").is_dir()):
         stored = load_scores(exp.out, [c for c in columns if c in store_columns(exp.out)])
         if set(columns) <= set(stored.columns):
             done = set(map(tuple, stored.loc[stored[columns].notna().all(axis=1), ["image_id", "corruption", "severity"]]

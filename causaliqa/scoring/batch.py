@@ -20,21 +20,22 @@ from causaliqa.scoring.store import KEY, load_failures, write_parquet_atomic
 
 class Terminated(BaseException):
     """SIGTERM, raised in the main thread so a run stops like Ctrl-C (what was scored is kept)."""
-    pass
 
 
+def resolve_device(device: str, where: str = "--device", here: bool = True) -> torch.device:
+    """``auto``, ``cpu``, ``cuda``, ``cuda:N``; a GPU the machine lacks is a one-line error.
 
-def resolve_device(device: str, where: str = "--device") -> torch.device:
-    """``auto``, ``cpu``, ``cuda``, ``cuda:N``; a GPU the machine lacks is a one-line error."""
+    ``here=False`` checks the name only (on Ray the device is the actors', checked against the cluster).
+    """
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda" if here and torch.cuda.is_available() else "cpu")
     try:
         parsed = torch.device(device)
     except (RuntimeError, TypeError):
         parsed = None
     if parsed is None or parsed.type not in ("cpu", "cuda"):
         raise CausaliqaError(where, None, "auto, cpu, cuda or cuda:N", repr(device))
-    if parsed.type == "cuda":
+    if parsed.type == "cuda" and here:
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0 or (parsed.index is not None and parsed.index >= count):
             raise CausaliqaError(where, None, f"a device this machine has (cpu{', cuda:0-' + str(count - 1) if count else '; no CUDA GPU found'})", repr(device))

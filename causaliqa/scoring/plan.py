@@ -191,6 +191,8 @@ def plan_lines(plan: Plan, costs: StageCosts) -> list[str]:
     """The plan as printed by ``causaliqa plan``."""
     from causaliqa.table import format_table
 
+    if plan.variants == 0:
+        return ["nothing to score: the store has every variant of this experiment (--all plans them all)"]
     rows = [[s.stage, s.where, f"{s.work_s:,.0f}", f"{s.seconds:,.0f}", s.top] for s in plan.stages]
     lines = [f"{plan.variants:,} variants on {plan.nodes} node(s) x {plan.cpus_per_node} CPUs x {plan.gpus_per_node} GPUs "
              f"(stage costs: {costs.source})",

@@ -67,24 +67,31 @@ def check_backend(backend: str, address: str | None, where: str = "--backend") -
                              f"not importable ({err})") from None
     if address and not (address == "auto" or address == "local" or address.startswith("ray://") or ":" in address):
         raise CausaliqaError(where.replace("--backend", "--address"), None, "auto, ray://HOST:PORT or HOST:PORT", repr(address))
+    check_reachable(address)
+
+
+def check_reachable(address: str | None) -> None:
+    """A cluster address something answers on (seconds, where Ray itself would retry for minutes)."""
+    import ray
+
+    target = None if ray.is_initialized() else _cluster_address(address)
+    if target is not None and not _reachable(target):
+        raise CausaliqaError("--address", None, "a running Ray cluster (ray start --head on the head node)",
+                             f"{address!r}: nothing answers at {target}")
 
 
 @contextlib.contextmanager
 def ray_session(address: str | None):
     """Connect to a cluster (``auto``, HOST:PORT, ray://HOST:PORT) or start a private one on this machine (None).
 
-    A Ray this process already joined is used as is. An address nothing answers on is one line, in seconds
-    (Ray itself would retry for minutes). Shuts down only what it started.
+    A Ray this process already joined is used as is. Shuts down only what it started.
     """
     import ray
 
     if ray.is_initialized():
         yield
         return
-    target = _cluster_address(address)
-    if target is not None and not _reachable(target):
-        raise CausaliqaError("--address", None, "a running Ray cluster (ray start --head on the head node)",
-                             f"{address!r}: nothing answers at {target}")
+    check_reachable(address)
     try:  # "local" starts a new instance even where a stale /tmp/ray/ray_current_cluster names a dead one
         ray.init(address=address or "local", logging_level="ERROR", log_to_driver=False, include_dashboard=False)
     except (ConnectionError, RuntimeError, ValueError) as err:
@@ -150,11 +157,11 @@ class Scorer:
     """An actor: every estimator loaded once, on this actor's GPU if it has one."""
 
     def __init__(self, bindings: list, groups: list[tuple[int, ...]], identities: list[dict], cwd: str, threads: int,
-                 batch_size: int) -> None:
+                 batch_size: int, device: str) -> None:
         import torch
 
         torch.set_num_threads(max(1, threads))
-        self.device = resolve_device("auto")
+        self.device = resolve_device(device)  # the GPU Ray gave this actor (CUDA_VISIBLE_DEVICES), or the CPU
         self.bindings, self.groups, self.batch_size = bindings, groups, batch_size
         previous = os.getcwd()
         with contextlib.suppress(OSError):
@@ -208,14 +215,19 @@ def _items(groups: dict[tuple[int, ...], list[ImageRecord]]) -> tuple[list[dict]
     return rows, records, missing
 
 
-def _layout(options: RayOptions):
+def _layout(options: RayOptions, device: str = "auto"):
+    """The actor layout on this cluster; ``device`` auto uses its GPUs, cpu none, cuda requires them."""
     import ray
 
     resources = ray.cluster_resources()
-    return actor_layout(float(resources.get("CPU", 1)), int(resources.get("GPU", 0)), options.actors, options.cpus_per_actor)
+    gpus = int(resources.get("GPU", 0))
+    if device not in ("auto", "cpu") and not gpus:
+        raise CausaliqaError("--device", None, "auto or cpu on a Ray cluster without GPUs (the actors' device)", repr(device))
+    return actor_layout(float(resources.get("CPU", 1)), 0 if device == "cpu" else gpus, options.actors, options.cpus_per_actor)
 
 
-def build_pipeline(items: list[dict], bindings: list, missing: list, batch_size: int | None, options: RayOptions):
+def build_pipeline(items: list[dict], bindings: list, missing: list, batch_size: int | None, options: RayOptions,
+                   device: str = "auto"):
     """The Ray Data dataset of scored rows (lazy: nothing runs until it is iterated).
 
     ``bindings`` are not loaded (what travels is the recipe, not the driver's weights); each actor loads them and
@@ -225,7 +237,7 @@ def build_pipeline(items: list[dict], bindings: list, missing: list, batch_size:
 
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
-    layout = _layout(options)
+    layout = _layout(options, device)
     batch_size = batch_size or (CUDA_BATCH if layout.gpus_per_actor else CPU_BATCH)  # per device, as the local pass
     call_size = max(batch_size, ACTOR_CALL)  # Ray hands an actor this many rows a call; it scores them batch by batch
     identities = [b.estimator.identity() for b in bindings]
@@ -236,12 +248,13 @@ def build_pipeline(items: list[dict], bindings: list, missing: list, batch_size:
     decoded = dataset.map_batches(decode_batch, batch_size=DECODE_BATCH, num_cpus=DECODE_CPUS, memory=DECODE_MEMORY)
     return decoded.map_batches(
         Scorer, batch_size=call_size, concurrency=layout.actors, num_gpus=layout.gpus_per_actor, num_cpus=layout.cpus_per_actor,
-        fn_constructor_args=(bindings, missing, identities, os.getcwd(), layout.threads, batch_size),
+        fn_constructor_args=(bindings, missing, identities, os.getcwd(), layout.threads, batch_size,
+                             "cuda" if layout.gpus_per_actor else "cpu"),
     )
 
 
 def run_groups_ray(groups, bindings, out: Path, shas: dict, batch_size: int | None, part_size: int, progress: bool,
-                   total: int, options: RayOptions) -> dict:
+                   total: int, options: RayOptions, device: str = "auto") -> dict:
     """Score ``groups`` on Ray; the driver writes parts of ``part_size`` rows. Same result as ``_run_groups``."""
     from tqdm import tqdm
 
@@ -264,7 +277,7 @@ def run_groups_ray(groups, bindings, out: Path, shas: dict, batch_size: int | No
 
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
-        pipeline = build_pipeline(items, bindings, missing, batch_size, options)
+        pipeline = build_pipeline(items, bindings, missing, batch_size, options, device)
         for batch in pipeline.iter_batches(batch_size=None, batch_format="pandas", prefetch_batches=1):
             batch = batch[~batch["row"].isin(done)]  # a retried task's rows, already written
             done.update(batch["row"].tolist())

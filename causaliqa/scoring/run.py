@@ -175,7 +175,8 @@ def score_images(
     started = time.perf_counter()
     ray = ray or RayOptions()
     check_backend(backend, ray.address)
-    torch_device = resolve_device(device)
+    # on Ray, --device names the actors' devices (checked against the cluster); this process loads on CPU to check weights
+    torch_device = resolve_device(device) if backend == "local" else torch.device("cpu")
     requested_batch = batch_size
     batch_size = batch_size or auto_batch_size(torch_device)
     _check_unique_columns(bindings)
@@ -183,14 +184,15 @@ def score_images(
     for binding in bindings:  # weights load before the store is touched: a wrong file leaves no empty OUT behind
         binding.estimator.to(torch_device)
         binding.estimator.load_checked(str(binding.estimator.spec.estimator))
-    with writer_lock(out), (ray_session(ray.address) if backend == "ray" else contextlib.nullcontext()):
+    with writer_lock(out):
         records = sorted({r.key: r for r in records}.values(), key=lambda r: (r.corruption, r.severity, r.image_id))
         existing, shas, dropped = prepare_store(out, records, bindings, rescore)
         _write_metadata(out, bindings, mixtures)
         groups = _todo(records, bindings, existing, load_failures(out))
         total = sum(len(g) for g in groups.values())
-        if backend == "ray":
-            counts = run_groups_ray(groups, shipped, out, shas, requested_batch, part_size, progress, total, ray)
+        if backend == "ray":  # Ray starts (or is joined) only when there is work
+            with ray_session(ray.address) if total else contextlib.nullcontext():
+                counts = run_groups_ray(groups, shipped, out, shas, requested_batch, part_size, progress, total, ray, device)
         else:
             counts = _run_groups(groups, bindings, out, shas, torch_device, batch_size, workers, part_size, progress, total)
         frame = compact(out)
