@@ -67,9 +67,16 @@ def stale_columns(bindings: list, info: dict) -> dict[str, str]:
         for column in binding.columns:
             stored = info.get(column, {}).get("identity")
             if stored is not None and stored != identity:
-                what = [k for k in identity if stored.get(k) != identity[k]]
-                changed[column] = f"{', '.join(what)} changed ({_short(stored)} -> {_short(identity)})"
+                what = [k for k in dict.fromkeys([*identity, *stored]) if stored.get(k) != identity.get(k)]
+                changed[column] = "; ".join(f"{k} changed ({_describe(k, stored)} -> {_describe(k, identity)})" for k in what)
     return changed
+
+
+def _describe(key: str, identity: dict) -> str:
+    if key == "weights":
+        return _short(identity)
+    value = identity.get(key)
+    return "none" if value in (None, "") else str(value)[:40]
 
 
 def _short(identity: dict) -> str:
