@@ -75,7 +75,7 @@ def _options() -> RayOptions:
 
 def assert_same_rows(store: Path, reference: Path) -> None:
     got, want = load_scores(store), load_scores(reference)
-    assert list(got.columns) == list(want.columns)
+    assert sorted(got.columns) == sorted(want.columns)
     pd.testing.assert_frame_equal(got[KEY + ["label", "input_sha"]], want[KEY + ["label", "input_sha"]], check_dtype=False)
     values = [c for c in want.columns if "." in c]
     np.testing.assert_allclose(got[values].to_numpy(np.float64), want[values].to_numpy(np.float64), rtol=0, atol=1e-6)
@@ -186,3 +186,53 @@ def test_ctrl_c_keeps_what_was_scored_and_ray_resumes(cluster, imagenet_val, sha
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"{120 - kept} variants scored, {kept} already in the store" in done.stdout
     assert_same_rows(out, reference)
+
+
+def test_an_unreadable_file_is_a_failure_record_on_ray_as_locally(cluster, tmp_path):
+    from bad_inputs import make_images
+    from causaliqa.data.datasets import read_imagenet_val
+
+    images, labels = make_images(tmp_path, 6)
+    (images / "img_002.png").write_bytes((images / "img_002.png").read_bytes()[:60])  # truncated
+    records = read_imagenet_val(images, labels, None)
+    local, distributed = tmp_path / "local", tmp_path / "ray"
+    score_images(records, make_bindings(["tv"]), local, workers=0, progress=False)
+    summary = score_images(records, make_bindings(["tv"]), distributed, progress=False, backend="ray", ray=_options())
+    assert (summary.scored, summary.failed) == (5, 1)
+    assert_same_rows(distributed, local)
+    got, want = load_failures(distributed), load_failures(local)
+    pd.testing.assert_frame_equal(got.drop(columns="path"), want.drop(columns="path"))
+    assert got["reason"].iloc[0].startswith(("OSError", "SyntaxError", "UnidentifiedImageError")), got["reason"].iloc[0]
+
+
+def test_an_experiment_file_asks_for_ray(cluster, tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from bad_inputs import make_images
+    from causaliqa.cli import app
+
+    images, labels = make_images(tmp_path / "data", 4)
+    spec = {"name": "t", "graphs": [str(Path(__file__).resolve().parents[1] / "graphs/baseline.yaml")],
+            "dataset": {"images": str(images), "labels": str(labels), "corruptions": ["contrast"], "severities": [2]},
+            "bindings": {"X": "images", "Y": "label", "Q": "tv", "M": "resnet18@random:correct"}, "out": "file://" + str(tmp_path / "run"),
+            "scoring": {"backend": "ray", "address": cluster.address, "actors": 1}}
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    result = CliRunner().invoke(app, ["score", str(path)])
+    assert result.exit_code == 0 and "8 variants scored" in result.output, result.output
+    local = CliRunner().invoke(app, ["score", "--images", str(images), "--labels", str(labels), "--corruptions", "contrast",
+                                     "--severities", "2", "-e", "tv", "-e", "resnet18@random:correct", "--out", str(tmp_path / "local")])
+    assert local.exit_code == 0, local.output
+    assert_same_rows(tmp_path / "run", tmp_path / "local")
+
+
+def test_an_actor_no_node_can_hold_is_one_line_not_a_hang(cluster, tmp_path):
+    from bad_inputs import make_images
+    from causaliqa.data.datasets import read_imagenet_val
+    from causaliqa.errors import CausaliqaError
+
+    images, labels = make_images(tmp_path, 2)
+    with pytest.raises(CausaliqaError, match=r"--cpus-per-actor: expected at most the CPUs of the largest node \(2\), got 3"):
+        score_images(read_imagenet_val(images, labels), make_bindings(["tv"]), tmp_path / "s", progress=False,
+                     backend="ray", ray=RayOptions(cpus_per_actor=3))

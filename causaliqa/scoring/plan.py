@@ -38,19 +38,24 @@ class Layout:
         return max(1, math.ceil(self.cpus_per_actor))
 
 
-def actor_layout(cpus: float, gpus: int = 0, actors: int | None = None, cpus_per_actor: float | None = None) -> Layout:
-    """The default layout, or the one asked for: one actor per GPU; on CPUs, actors of up to 4 CPUs that leave a
-    quarter of the cluster (at least half a CPU) to decoding.
+def actor_layout(cpus: float, gpus: int = 0, actors: int | None = None, cpus_per_actor: float | None = None,
+                 node_cpus: float | None = None) -> Layout:
+    """The default layout, or the one asked for: one actor per GPU; on CPUs, actors of up to 4 CPUs (and no more
+    than the largest node has, ``node_cpus``) that leave a quarter of the cluster (at least half a CPU) to decoding.
 
-    >>> actor_layout(2), actor_layout(128).actors, actor_layout(64, gpus=8).actors
-    (Layout(actors=1, cpus_per_actor=1.5, gpus_per_actor=0.0, decode_cpus=0.5), 24, 8)
+    >>> actor_layout(2), actor_layout(128).actors, actor_layout(64, gpus=8).actors, actor_layout(4, node_cpus=2)
+    (Layout(actors=1, cpus_per_actor=1.5, gpus_per_actor=0.0, decode_cpus=0.5), 24, 8, Layout(actors=1, cpus_per_actor=2.0, gpus_per_actor=0.0, decode_cpus=2.0))
     """
+    cpus = float(cpus)
+    node_cpus = float(node_cpus or cpus)
+    if cpus_per_actor and cpus_per_actor > node_cpus:  # Ray would wait for such a node for ever
+        raise CausaliqaError("--cpus-per-actor", None, f"at most the CPUs of the largest node ({node_cpus:g})", f"{cpus_per_actor:g}")
     if gpus:
         n = actors or gpus
         cpa = cpus_per_actor or 1.0
         return Layout(n, cpa, 1.0 if gpus >= n else 0.0, max(DECODE_CPUS, cpus - n * cpa))
     reserve = max(DECODE_CPUS, DECODE_SHARE * cpus)
-    cpa = cpus_per_actor or min(ACTOR_CPUS, max(DECODE_CPUS, cpus - reserve))
+    cpa = float(cpus_per_actor or min(ACTOR_CPUS, node_cpus, max(DECODE_CPUS, cpus - reserve)))
     n = actors or max(1, math.floor((cpus - reserve) / cpa))
     return Layout(n, cpa, 0.0, max(DECODE_CPUS, cpus - n * cpa))
 
@@ -139,7 +144,7 @@ def plan_run(variants: list[tuple[str, int, bool]], estimators: list[str], costs
     >>> costs = StageCosts({"decode": 0.01, "corrupt:gaussian_noise:3": 0.02, "estimate:tv": 0.03}, {}, 5.0, "x")
     >>> plan = plan_run([("gaussian_noise", 3, True)] * 1000, ["tv"], costs, nodes=2, cpus_per_node=2)
     >>> [(s.stage, s.units, round(s.seconds, 1)) for s in plan.stages], plan.bottleneck, round(plan.wall_s, 1)
-    ([('decode + corrupt', 1.0, 30.0), ('estimators', 3.0, 10.0)], 'decode + corrupt', 35.0)
+    ([('decode + corrupt', 2.0, 15.0), ('estimators', 2.0, 15.0)], 'decode + corrupt', 20.0)
     """
     cpus, gpus = nodes * cpus_per_node, nodes * gpus_per_node
     missing: list[str] = []
@@ -162,7 +167,7 @@ def plan_run(variants: list[tuple[str, int, bool]], estimators: list[str], costs
             missing.append(f"estimate:{base} ({device}{', not measured here' if gpus else ''})")
         else:
             scoring[base] = len(variants) * cost
-    layout = actor_layout(cpus, gpus, actors, cpus_per_actor)
+    layout = actor_layout(cpus, gpus, actors, cpus_per_actor, cpus_per_node)
     n_actors, free_cpus = layout.actors, layout.decode_cpus
     actor_units = n_actors if gpus else n_actors * layout.cpus_per_actor
     prepare_s, prepare_top = _split(prepare)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import time
@@ -223,7 +224,9 @@ def _layout(options: RayOptions, device: str = "auto"):
     gpus = int(resources.get("GPU", 0))
     if device not in ("auto", "cpu") and not gpus:
         raise CausaliqaError("--device", None, "auto or cpu on a Ray cluster without GPUs (the actors' device)", repr(device))
-    return actor_layout(float(resources.get("CPU", 1)), 0 if device == "cpu" else gpus, options.actors, options.cpus_per_actor)
+    node_cpus = max((float(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")), default=1.0)
+    return actor_layout(float(resources.get("CPU", 1)), 0 if device == "cpu" else gpus, options.actors, options.cpus_per_actor,
+                        node_cpus)
 
 
 def build_pipeline(items: list[dict], bindings: list, missing: list, batch_size: int | None, options: RayOptions,
@@ -236,7 +239,9 @@ def build_pipeline(items: list[dict], bindings: list, missing: list, batch_size:
     import ray.data
 
     context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
+    context.enable_progress_bars = False  # the driver's own bar counts rows written
+    for name in ("ray", "ray.data"):  # Ray Data's INFO/WARNING lines (plans, stats) would bury the run's own output
+        logging.getLogger(name).setLevel(logging.ERROR)
     layout = _layout(options, device)
     batch_size = batch_size or (CUDA_BATCH if layout.gpus_per_actor else CPU_BATCH)  # per device, as the local pass
     call_size = max(batch_size, ACTOR_CALL)  # Ray hands an actor this many rows a call; it scores them batch by batch
@@ -247,7 +252,8 @@ def build_pipeline(items: list[dict], bindings: list, missing: list, batch_size:
     # resources match): every CPU of the cluster decodes, whatever the number of actors
     decoded = dataset.map_batches(decode_batch, batch_size=DECODE_BATCH, num_cpus=DECODE_CPUS, memory=DECODE_MEMORY)
     return decoded.map_batches(
-        Scorer, batch_size=call_size, concurrency=layout.actors, num_gpus=layout.gpus_per_actor, num_cpus=layout.cpus_per_actor,
+        Scorer, batch_size=call_size, compute=ray.data.ActorPoolStrategy(size=layout.actors), num_gpus=layout.gpus_per_actor,
+        num_cpus=layout.cpus_per_actor,
         fn_constructor_args=(bindings, missing, identities, os.getcwd(), layout.threads, batch_size,
                              "cuda" if layout.gpus_per_actor else "cpu"),
     )
