@@ -10,7 +10,6 @@ measured Ray wall time (start-up included in both). Run bench_stages.py first. W
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
@@ -21,7 +20,7 @@ from causaliqa.scoring.bindings import make_bindings
 from causaliqa.scoring.plan import StageCosts, load_stage_costs, plan_run
 from causaliqa.scoring.ray_backend import RayOptions
 from causaliqa.scoring.run import score_images
-from common import report
+from common import report, shared_images
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -32,12 +31,7 @@ def specs() -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--images", type=int, default=64)
-    args = parser.parse_args()
-    root = SHARED / "data" / "imagenet-val-1300"
-    if not (root / "labels.csv").exists():
-        raise SystemExit(f"bench_ray needs the shared images at {root}")
+    args, root = shared_images("bench_ray", __doc__, 64)
     import ray
 
     spec = DatasetSpec(kind="imagenet_val", images=str(root / "images"), labels=str(root / "labels.csv"), limit=args.images,

@@ -8,7 +8,6 @@ torch thread. GPU figures are measured only where a CUDA GPU is present (batch 2
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from causaliqa.data.corrupt import CORRUPTIONS, corrupt_image, prepare_image
 from causaliqa.data.datasets import read_imagenet_val
 from causaliqa.scoring.batch import CPU_BATCH, CUDA_BATCH
 from causaliqa.scoring.bindings import make_bindings
-from common import report
+from common import report, shared_images
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SEVERITIES = (1, 3, 5)
@@ -51,12 +50,7 @@ def row(stage: str, seconds: float | None, device: str = "cpu", **extra) -> dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--images", type=int, default=8)
-    args = parser.parse_args()
-    root = SHARED / "data" / "imagenet-val-1300"
-    if not (root / "labels.csv").exists():
-        raise SystemExit(f"bench_stages needs the shared images at {root}")
+    args, root = shared_images("bench_stages", __doc__, 8)
     torch.set_num_threads(1)  # per core: `causaliqa plan` multiplies by the cores it is told
     records = read_imagenet_val(root / "images", root / "labels.csv", args.images)
 

@@ -70,3 +70,16 @@ def report(name: str, sizes: dict, rows: list[dict]) -> dict:
         print(f"  {row['workload']}: causaliqa {row['ours_s']:.4g} s, {versus}"
               f"(target {row['target']}): {'met' if row['met'] else 'MISSED'} {extra if extra else ''}")
     return data
+
+
+def shared_images(bench: str, description: str, default_images: int):
+    """(parsed --images, the shared ImageNet-val folder): a benchmark on real images stops when ../shared is absent."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--images", type=int, default=default_images)
+    args = parser.parse_args()
+    root = Path(__file__).resolve().parents[2] / "shared" / "data" / "imagenet-val-1300"
+    if not (root / "labels.csv").exists():
+        raise SystemExit(f"{bench} needs the shared images at {root}")
+    return args, root

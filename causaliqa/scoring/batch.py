@@ -6,6 +6,7 @@ gives the same values and the same failure reasons wherever it is scored.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,9 @@ import pandas as pd
 import torch
 
 from causaliqa.data.datasets import ImageRecord
-from causaliqa.errors import CausaliqaError
+from causaliqa.errors import CausaliqaError, Interrupted
 from causaliqa.estimators.base import Estimator
-from causaliqa.scoring.store import KEY, load_failures, write_parquet_atomic
+from causaliqa.scoring.store import KEY, load_failures, write_parquet_atomic, write_part
 
 
 class Terminated(BaseException):
@@ -103,3 +104,67 @@ def write_failures(out: Path, failures: list[dict], scored: pd.DataFrame | None)
         write_parquet_atomic(frame.astype({"severity": "int16"}).reset_index(drop=True), out / "failures.parquet")
 
 
+
+
+class PartWriter:
+    """Rows on their way into the store: buffered, written as parts of ``part_size`` rows, counted; both backends'
+    one way to keep what was scored when a run stops (``stop`` writes the buffer and the failures, then says how
+    much was kept)."""
+
+    def __init__(self, out: Path, part_size: int) -> None:
+        self.out, self.part_size = out, part_size
+        self.buffer: list[pd.DataFrame] = []
+        self.buffered = self.scored = self.written = 0
+        self.failures: list[dict] = []
+        self.first: tuple[float, int] | None = None  # when the first scored rows came back, and how many
+
+    def add(self, frame: pd.DataFrame) -> None:
+        import time
+
+        self.buffer.append(frame)
+        self.buffered += len(frame)
+        self.scored += len(frame)
+        if self.first is None:
+            self.first = (time.perf_counter(), len(frame))
+        if self.buffered >= self.part_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            write_part(self.out, pd.concat(self.buffer, ignore_index=True))
+            self.written += self.buffered
+            self.buffer, self.buffered = [], 0
+
+    def keep(self) -> None:
+        """Write the buffered rows and the failures so far (a run that stops keeps what it scored)."""
+        self.flush()
+        write_failures(self.out, self.failures, None)
+
+    def stop(self, err: BaseException) -> Interrupted:
+        """Keep what was scored; the ``Interrupted`` to raise for Ctrl-C / SIGTERM."""
+        import signal
+
+        self.keep()
+        signum = signal.SIGINT if isinstance(err, KeyboardInterrupt) else signal.SIGTERM
+        return Interrupted(self.written, self.out, int(signum))
+
+    def counts(self) -> dict:
+        return {"scored": self.scored, "failures": self.failures, **({"first": self.first} if self.first else {})}
+
+
+@contextlib.contextmanager
+def sigterm_stops_the_run():
+    """SIGTERM raises ``Terminated`` in the main thread (elsewhere it is left alone), so a run stops as on Ctrl-C."""
+    import signal
+    import threading
+
+    def on_term(signum, frame):
+        raise Terminated()
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, on_term) if main else None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

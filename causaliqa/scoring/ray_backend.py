@@ -21,8 +21,6 @@ import contextlib
 import json
 import logging
 import os
-import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +28,11 @@ import numpy as np
 import pandas as pd
 
 from causaliqa.data.datasets import ImageRecord
-from causaliqa.errors import CausaliqaError, Interrupted
-from causaliqa.scoring.batch import CPU_BATCH, CUDA_BATCH, Terminated, failure_row, resolve_device, score_robustly, write_failures
+from causaliqa.errors import CausaliqaError
+from causaliqa.scoring.batch import (
+    CPU_BATCH, CUDA_BATCH, PartWriter, Terminated, failure_row, resolve_device, score_robustly, sigterm_stops_the_run,
+)
 from causaliqa.scoring.plan import DECODE_CPUS, actor_layout
-from causaliqa.scoring.store import write_part
 
 BACKENDS = ("local", "ray")
 DECODE_BATCH = 8  # images per decode task: small, so the actor pool is fed early and retries redo little
@@ -265,57 +264,35 @@ def run_groups_ray(groups, bindings, out: Path, shas: dict, batch_size: int | No
     from tqdm import tqdm
 
     items, records, missing = _items(groups)
-    failures: list[dict] = []
-    state = {"scored": 0, "written": 0, "buffer": [], "buffered": 0}
+    writer = PartWriter(out, part_size)
     done: set[int] = set()
     if not items:
-        return {"scored": 0, "failures": []}
+        return writer.counts()
     bar = tqdm(total=total, unit="img", desc="scoring (ray)", disable=not progress, dynamic_ncols=True)
-
-    def flush() -> None:
-        if state["buffer"]:
-            write_part(out, pd.concat(state["buffer"], ignore_index=True))
-            state["written"] += state["buffered"]
-            state["buffer"], state["buffered"] = [], 0
-
-    def on_term(signum, frame):
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, on_term)
     try:
-        pipeline = build_pipeline(items, bindings, missing, batch_size, options, device)
-        for batch in pipeline.iter_batches(batch_size=None, batch_format="pandas", prefetch_batches=1):
-            batch = batch[~batch["row"].isin(done)]  # a retried task's rows, already written
-            done.update(batch["row"].tolist())
-            frames, new_failures = _rows_of(batch, records, bindings, missing, shas)
-            failures += new_failures
-            for frame in frames:
-                state["buffer"].append(frame)
-                state["buffered"] += len(frame)
-                state["scored"] += len(frame)
-                state.setdefault("first", (time.perf_counter(), len(frame)))
-            bar.update(len(batch))
-            if state["buffered"] >= part_size:
-                flush()
-        flush()
+        with sigterm_stops_the_run():
+            pipeline = build_pipeline(items, bindings, missing, batch_size, options, device)
+            for batch in pipeline.iter_batches(batch_size=None, batch_format="pandas", prefetch_batches=1):
+                batch = batch[~batch["row"].isin(done)]  # a retried task's rows, already written
+                done.update(batch["row"].tolist())
+                frames, failures = _rows_of(batch, records, bindings, missing, shas)
+                writer.failures += failures
+                for frame in frames:
+                    writer.add(frame)
+                bar.update(len(batch))
+            writer.flush()
     except (KeyboardInterrupt, Terminated) as err:
         bar.close()
-        flush()
-        write_failures(out, failures, None)
-        signum = signal.SIGINT if isinstance(err, KeyboardInterrupt) else signal.SIGTERM
-        raise Interrupted(state["written"], out, int(signum)) from None
+        raise writer.stop(err) from None
     except CausaliqaError:
         raise
     except Exception as err:  # a worker's error that Ray gave up on: what was written stays, the rest is for resume
         bar.close()
-        flush()
-        write_failures(out, failures, None)
+        writer.keep()
         raise CausaliqaError(str(out), None, "a Ray run that finishes (rows written so far are kept; run again to resume)",
                              f"{type(err).__name__}: {_first_line(err)}") from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     bar.close()
-    return {"scored": state["scored"], "failures": failures, **({"first": state["first"]} if "first" in state else {})}
+    return writer.counts()
 
 
 def _first_line(err: Exception) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +22,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from causaliqa.data.corrupt import load_variant
 from causaliqa.data.datasets import ImageRecord
-from causaliqa.errors import CausaliqaError, Interrupted
+from causaliqa.errors import CausaliqaError
 from causaliqa.estimators.base import Estimator
 from causaliqa.scoring.batch import (  # noqa: F401  (resolve_device, auto_batch_size: part of this module's API)
-    CPU_BATCH, CUDA_BATCH, Terminated, auto_batch_size, failure_row, resolve_device, score_robustly, write_failures,
+    CPU_BATCH, CUDA_BATCH, PartWriter, Terminated, auto_batch_size, failure_row, resolve_device, score_robustly,
+    sigterm_stops_the_run, write_failures,
 )
 from causaliqa.scoring.provenance import prepare_store
 from causaliqa.scoring.ray_backend import RayOptions, check_backend, ray_session, run_groups_ray
@@ -38,7 +38,6 @@ from causaliqa.scoring.store import (
     store_format,
     write_estimator_info,
     write_parquet_atomic,
-    write_part,
     writer_lock,
 )
 from causaliqa.serialize import Serializable
@@ -217,60 +216,32 @@ def _check_unique_columns(bindings: list[Binding]) -> None:
 def _run_groups(groups, bindings, out, shas, torch_device, batch_size, workers, part_size, progress, total) -> dict:
     from tqdm import tqdm
 
-    failures: list[dict] = []
-    state = {"scored": 0, "written": 0, "buffer": [], "buffered": 0}
+    writer = PartWriter(out, part_size)
     bar = tqdm(total=total, unit="img", desc="scoring", disable=not progress or total == 0, dynamic_ncols=True)
-
-    def flush() -> None:
-        if state["buffer"]:
-            write_part(out, pd.concat(state["buffer"], ignore_index=True))
-            state["written"] += state["buffered"]
-            state["buffer"], state["buffered"] = [], 0
-
-    def on_term(signum, frame):
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, on_term) if _main_thread() else None
     try:
-        for missing, group in groups.items():
-            active = [bindings[i] for i in missing]
-            loader = DataLoader(
-                VariantDataset(group), batch_size=batch_size, shuffle=False, collate_fn=_collate,
-                num_workers=default_workers() if workers is None else workers,
-                pin_memory=torch_device.type == "cuda", persistent_workers=False,
-            )
-            for indices, batch, failed in loader:
-                failures += [failure_row(group[i], "", reason) for i, reason in failed]
-                if indices:
-                    # one host->device copy per batch (from pinned memory, asynchronous), shared by every estimator
-                    batch = batch.to(torch_device, non_blocking=True)
-                    frame, est_failures = _score_batch([group[i] for i in indices], batch, active, shas)
-                    failures += est_failures
-                    state["buffer"].append(frame)
-                    state["buffered"] += len(indices)
-                    state["scored"] += len(indices)
-                    state.setdefault("first", (time.perf_counter(), len(indices)))
-                bar.update(len(indices) + len(failed))
-                if state["buffered"] >= part_size:
-                    flush()
-            flush()
+        with sigterm_stops_the_run():
+            for missing, group in groups.items():
+                active = [bindings[i] for i in missing]
+                loader = DataLoader(
+                    VariantDataset(group), batch_size=batch_size, shuffle=False, collate_fn=_collate,
+                    num_workers=default_workers() if workers is None else workers,
+                    pin_memory=torch_device.type == "cuda", persistent_workers=False,
+                )
+                for indices, batch, failed in loader:
+                    writer.failures += [failure_row(group[i], "", reason) for i, reason in failed]
+                    if indices:
+                        # one host->device copy per batch (from pinned memory, asynchronous), shared by every estimator
+                        batch = batch.to(torch_device, non_blocking=True)
+                        frame, est_failures = _score_batch([group[i] for i in indices], batch, active, shas)
+                        writer.failures += est_failures
+                        writer.add(frame)
+                    bar.update(len(indices) + len(failed))
+                writer.flush()
     except (KeyboardInterrupt, Terminated) as err:
         bar.close()
-        flush()
-        write_failures(out, failures, None)
-        signum = signal.SIGINT if isinstance(err, KeyboardInterrupt) else signal.SIGTERM
-        raise Interrupted(state["written"], out, int(signum)) from None
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        raise writer.stop(err) from None
     bar.close()
-    return {"scored": state["scored"], "failures": failures, **({"first": state["first"]} if "first" in state else {})}
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
+    return writer.counts()
 
 
 def _score_batch(records: list[ImageRecord], batch: torch.Tensor, bindings: list[Binding], shas: dict[str, str]
