@@ -290,12 +290,12 @@ def run_groups_ray(groups, bindings, out: Path, shas: dict, batch_size: int | No
         bar.close()
         writer.keep()
         raise CausaliqaError(str(out), None, "a Ray run that finishes (rows written so far are kept; run again to resume)",
-                             f"{type(err).__name__}: {_first_line(err)}") from None
+                             f"{type(err).__name__}: {_last_line(err)}") from None
     bar.close()
     return writer.counts()
 
 
-def _first_line(err: Exception) -> str:
+def _last_line(err: Exception) -> str:
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     return (lines[-1] if lines else "")[:300]
 
