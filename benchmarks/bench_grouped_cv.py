@@ -15,7 +15,7 @@ import statsmodels.api as sm
 from sklearn.metrics import log_loss, roc_auc_score
 
 from causaliqa.stats.logistic import fit_logit_batched
-from causaliqa.stats.predictability import grouped_predictability
+from causaliqa.stats.grouped import grouped_predictability
 from common import report, timed
 
 

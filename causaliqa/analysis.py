@@ -18,15 +18,16 @@ from causaliqa.stats import (
     pointwise_predictability,
 )
 from causaliqa.stats.correlation import GroupCorrelation
+from causaliqa.stats.grouped import GroupedPredictability, group_folds
 from causaliqa.stats.paired import PairedAUCDifference, paired_auc_difference
 from causaliqa.stats.threads import kernels_own_the_cores
 from causaliqa.stats.predictability import (
-    GroupedPredictability,
     NullBand,
     PointwisePredictability,
     SplitPlan,
-    group_folds,
+    band_from_values,
     id_codes,
+    id_permutations,
     permutation_null,
     split_plan,
 )
@@ -44,6 +45,7 @@ class PairAnalysis(Serializable):
     by_label: GroupedPredictability | None
     by_image: GroupedPredictability | None
     n_images: int = 0
+    sample: str = ""  # pairs with the same sample key were analysed on the same rows, with the same resamples
 
 
 STAGES = ("group-wise", "point-wise", "per-label CV", "per-image CV")
@@ -82,9 +84,10 @@ class _Rows:
         return self._plan
 
     def folds(self, m: str, by: str) -> np.ndarray:
+        """Per label: folds over image ids (an image's variants never on both sides); per image: over its variants."""
         if (m, by) not in self._folds:
-            groups = self.labels if by == "label" else self.ids
-            self._folds[m, by] = group_folds(self.data[m].to_numpy(), groups, self.k, self.seed)
+            groups, units = (self.labels, self.ids) if by == "label" else (self.ids, None)
+            self._folds[m, by] = group_folds(self.data[m].to_numpy(), groups, self.k, self.seed, units)
         return self._folds[m, by]
 
 
@@ -100,9 +103,11 @@ def analyse_pairs(frame: pd.DataFrame, m_columns: list[str], q_columns: list[str
     the shared split plan and folds are the draws the pair's own ``seed`` makes. ``timings`` receives the
     seconds each stage took.
     """
+    import hashlib
+
     pairs = [(m, q) for m in m_columns for q in q_columns]
     rows: dict[bytes, _Rows] = {}
-    pair_rows = []
+    pair_rows, samples = [], []
     for m, q in pairs:
         present = frame[m].notna().to_numpy() & frame[q].notna().to_numpy()
         key = np.packbits(present).tobytes()
@@ -112,13 +117,14 @@ def analyse_pairs(frame: pd.DataFrame, m_columns: list[str], q_columns: list[str
                 raise CausaliqaError(m, None, f"rows with both {m} and {q}", "none")
             rows[key] = _Rows(data.reset_index(drop=True), seed, n_boot, splits, folds)
         pair_rows.append(rows[key])
+        samples.append(hashlib.sha1(key).hexdigest()[:12])
     wanted = {"group-wise": group_wise, "point-wise": True, "per-label CV": by_label, "per-image CV": by_image}
     results: dict[str, list] = {}
     with kernels_own_the_cores():
         for stage in STAGES:
             _run_stage(stage, wanted[stage], pairs, pair_rows, clean_group, progress, timings, results)
     return [PairAnalysis(m, q, len(r.data), results["group-wise"][i], results["point-wise"][i], results["per-label CV"][i],
-                         results["per-image CV"][i], int(r.ids.max()) + 1)
+                         results["per-image CV"][i], int(r.ids.max()) + 1, samples[i])
             for i, ((m, q), r) in enumerate(zip(pairs, pair_rows))]
 
 
@@ -147,7 +153,7 @@ def _stage(stage: str, rows: _Rows, m: str, q: str, clean_group: bool):
                                         q_orders=rows.q_orders(q))
     if stage == "per-label CV":
         return grouped_predictability(q_values, m_values, rows.labels, by="label", k=rows.k, seed=seed, n_boot=n_boot,
-                                      folds=rows.folds(m, "label"))
+                                      folds=rows.folds(m, "label"), units=rows.ids)
     if np.bincount(rows.ids).max() < 2 * rows.k:
         return None
     return grouped_predictability(q_values, m_values, rows.ids, by="image_id", k=rows.k, seed=seed, n_boot=n_boot,
@@ -167,11 +173,13 @@ class MixtureAnalysis(Serializable):
     """Paper §6.3: AUC of P(M | Q) on data sets where a fraction p_c of the images is mildly corrupted.
 
     Each mixture holds one variant per image id; its AUC is the point-wise procedure (repeated 80/20 splits
-    by id, held-out AUC, which is unbiased under no association). ``null`` is the AUC's 95 % range with M
-    permuted across ids, computed on the first mixture (all mixtures have the same ids).
+    by id, held-out AUC, which is unbiased under no association). ``nulls`` holds, per p_c, the band where its AUC
+    lands with M permuted across ids (the statistic recomputed on the same splits; exact 95 % coverage under no
+    association, see :class:`~causaliqa.stats.predictability.NullBand`); ``mean_null`` the same band for the mean
+    over p_c (each permutation applied to every mixture, as the ids are shared).
     """
 
-    json_properties = ('mean_auc',)
+    json_properties = ('mean_auc', 'outside_null')
 
     m: str
     q: str
@@ -180,12 +188,18 @@ class MixtureAnalysis(Serializable):
     auc_ci: tuple[tuple[float, float], ...]
     q_mean: tuple[float, ...]
     accuracy: tuple[float, ...]
-    null: NullBand | None = None
+    nulls: tuple[NullBand | None, ...] = ()
+    mean_null: NullBand | None = None
 
     @property
     def mean_auc(self) -> float:
         finite = [a for a in self.auc if a == a]
         return float(np.mean(finite)) if finite else float("nan")
+
+    @property
+    def outside_null(self) -> int:
+        """How many p_c values' AUC lies outside their own no-association band."""
+        return sum(1 for a, n in zip(self.auc, self.nulls) if n is not None and a == a and not n.contains(a))
 
 
 def mixture_frame(scores: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
@@ -202,8 +216,9 @@ def analyse_mixtures(scores: pd.DataFrame, members: pd.DataFrame, m: str, q: str
 def analyse_all_mixtures(data: pd.DataFrame, m_columns: list[str], q_columns: list[str], seed: int = 0, n_boot: int = 1000,
                          splits: int = 10, n_perm: int = 200, progress: bool = False,
                          timings: dict[str, float] | None = None) -> list[MixtureAnalysis]:
-    """Paper §6.3 for every pair, from :func:`mixture_frame`'s rows: per fraction p_c the point-wise AUC, and the
-    permutation-null band on the first fraction. Mixtures over the same ids share one split plan."""
+    """Paper §6.3 for every pair, from :func:`mixture_frame`'s rows: per fraction p_c the point-wise AUC and its
+    permutation-null band, and the band of the mean over p_c. Mixtures over the same ids share one split plan and
+    one set of permutations."""
     from tqdm import tqdm
 
     started = time.perf_counter()
@@ -227,6 +242,14 @@ class _MixtureDraws:
         self.codes, self.seed, self.n_boot, self.splits = codes, seed, n_boot, splits
         self.plans: dict[bytes, SplitPlan] = {}
         self.q_orders: dict[tuple[str, int], list] = {}
+        self._permutations: dict[tuple[int, int], np.ndarray] = {}
+
+    def permutations(self, ids: np.ndarray, n_perm: int) -> np.ndarray:
+        """The null's id permutations, drawn once per id count (every mixture holds the same ids)."""
+        key = (int(ids.max()) + 1, n_perm)
+        if key not in self._permutations:
+            self._permutations[key] = id_permutations(key[0], n_perm, self.seed)
+        return self._permutations[key]
 
     def plan(self, ids: np.ndarray) -> SplitPlan:
         key = ids.tobytes()
@@ -241,7 +264,7 @@ class _MixtureDraws:
 
 
 def _mixture_pair(m: str, q: str, parts, shared: _MixtureDraws, n_perm: int) -> MixtureAnalysis:
-    fractions, aucs, cis, q_means, accs, null = [], [], [], [], [], None
+    fractions, aucs, cis, q_means, accs, nulls = [], [], [], [], [], []
     for i, (p_c, part) in enumerate(parts):
         present = (part[m].notna() & part[q].notna()).to_numpy()
         fractions.append(p_c)
@@ -250,19 +273,30 @@ def _mixture_pair(m: str, q: str, parts, shared: _MixtureDraws, n_perm: int) -> 
             cis.append((float("nan"), float("nan")))
             q_means.append(float("nan"))
             accs.append(float("nan"))
+            nulls.append(None)
             continue
         ids = shared.codes[i] if present.all() else id_codes(part["image_id"].to_numpy()[present])[1]
         q_values, m_values = part[q].to_numpy(dtype=np.float64)[present], part[m].to_numpy(dtype=np.float64)[present]
         q_means.append(float(q_values.mean()))
         accs.append(float(m_values.mean()))
+        plan = shared.plan(ids)
         pw = pointwise_predictability(q_values, m_values, ids, seed=shared.seed, n_boot=shared.n_boot, splits=shared.splits,
-                                      plan=shared.plan(ids), q_orders=shared.orders(q, i) if present.all() else None)
+                                      plan=plan, q_orders=shared.orders(q, i) if present.all() else None)
         aucs.append(pw.auc)  # NaN when M takes one value
         cis.append(pw.auc_ci)
-        if null is None and n_perm and np.unique(m_values).size == 2:
-            null = permutation_null(q_values, m_values, ids, seed=shared.seed, n_perm=n_perm, splits=shared.splits,
-                                    n_boot=shared.n_boot, plan=shared.plan(ids))
-    return MixtureAnalysis(m, q, tuple(fractions), tuple(aucs), tuple(cis), tuple(q_means), tuple(accs), null)
+        nulls.append(permutation_null(q_values, m_values, ids, seed=shared.seed, plan=plan, permutations=shared.permutations(ids, n_perm))
+                     if n_perm and np.unique(m_values).size == 2 else None)
+    return MixtureAnalysis(m, q, tuple(fractions), tuple(aucs), tuple(cis), tuple(q_means), tuple(accs), tuple(nulls),
+                           _mean_band(nulls, parts, shared))
+
+
+def _mean_band(nulls, parts, shared) -> NullBand | None:
+    """The band of the mean over p_c: the same permutations of the (shared) ids applied to every mixture."""
+    if not nulls or any(n is None for n in nulls) or len({p["image_id"].size for _, p in parts}) != 1:
+        return None
+    from causaliqa.stats.predictability import nanmean_rows
+
+    return band_from_values(nanmean_rows(np.stack([n.values for n in nulls])))
 
 
 @dataclass(frozen=True)
@@ -274,6 +308,7 @@ class StoreAnalysis(Serializable):
     mixtures: tuple[MixtureAnalysis, ...]
     timings: dict
     n_rows: int
+    rankings: tuple = ()
 
 
 def analyse_store(out: str | Path, m_columns: list[str], q_columns: list[str], seed: int = 0, n_boot: int = 1000,
@@ -319,14 +354,21 @@ def analyse_store(out: str | Path, m_columns: list[str], q_columns: list[str], s
     mix = []
     if len(members):
         mix = analyse_all_mixtures(mixture_frame(frame, members), m_columns, q_columns, seed, n_boot, splits, n_perm, progress, timings)
-    return StoreAnalysis(tuple(pairs), tuple(mix), timings, len(frame))
+    return StoreAnalysis(tuple(pairs), tuple(mix), timings, len(frame), rank_metrics(pairs))
+
+
+OUTCOMES = ("lower", "equal", "higher")
 
 
 @dataclass(frozen=True)
 class InterventionOutcome(Serializable):
-    """One changed computation of Q against its baseline, for one M: the paired comparison, what was observed
-    (``higher``/``lower``: p < alpha and the CI excludes 0; ``equal``: no change found; ``unclear``: the two
-    disagree), and each graph's prediction beside it."""
+    """One changed computation of Q against its baseline, for one M: the paired comparison, what the interval shows
+    and each graph's prediction judged against it.
+
+    With the equivalence margin d, the outcomes are regions of the AUC difference: ``lower`` (< -d), ``equal``
+    (within +-d) and ``higher`` (> d). ``observed`` is the region holding the whole 95 % CI, else
+    ``inconclusive``. A prediction ``agrees`` when the CI lies inside its region (it excludes the other
+    outcomes), ``disagrees`` when the CI misses its region entirely, and is ``inconclusive`` otherwise."""
 
     name: str
     change: str
@@ -335,25 +377,88 @@ class InterventionOutcome(Serializable):
     predictions: dict
     agreement: dict
     why: str = ""
+    margin: float = 0.02
 
 
-def observed_change(result: PairedAUCDifference, alpha: float = 0.05) -> str:
-    excludes_zero = result.ci[0] > 0 or result.ci[1] < 0
-    if result.p_value < alpha and excludes_zero:
-        return "higher" if result.difference > 0 else "lower"
-    return "equal" if result.p_value >= alpha and not excludes_zero else "unclear"
+def _region(outcome: str, margin: float) -> tuple[float, float]:
+    return {"lower": (-np.inf, -margin), "equal": (-margin, margin), "higher": (margin, np.inf)}[outcome]
+
+
+def observed_change(result: PairedAUCDifference, margin: float = 0.02) -> str:
+    """The outcome region that holds the whole CI of the AUC difference, else ``inconclusive`` (see
+    :class:`InterventionOutcome`); NaN intervals are inconclusive."""
+    lo, hi = result.ci
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "inconclusive"
+    for outcome in OUTCOMES:
+        low, high = _region(outcome, margin)
+        if low <= lo and hi <= high:
+            return outcome
+    return "inconclusive"
+
+
+def judge_prediction(predicted: str, result: PairedAUCDifference, margin: float = 0.02) -> str:
+    """``agrees`` (CI inside the predicted region), ``disagrees`` (CI outside it) or ``inconclusive``."""
+    lo, hi = result.ci
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "inconclusive"
+    low, high = _region(predicted, margin)
+    if low <= lo and hi <= high:
+        return "agrees"
+    if hi < low or lo > high:
+        return "disagrees"
+    return "inconclusive"
 
 
 def analyse_intervention(frame: pd.DataFrame, name: str, change: str, m: str, baseline: str, variant: str,
                          predictions: dict[str, str], why: str = "", seed: int = 0, n_boot: int = 1000, splits: int = 10,
-                         n_perm: int = 500, alpha: float = 0.05) -> InterventionOutcome:
+                         n_perm: int = 500, margin: float = 0.02) -> InterventionOutcome:
     """The paired AUC difference of ``variant`` against ``baseline`` on the rows holding M and both, with each graph's
-    prediction judged against what was observed (``inconclusive`` when the data do not settle it)."""
+    prediction judged against its interval (``inconclusive`` when the interval does not settle it)."""
     data = frame[["image_id", m, baseline, variant]].dropna()
     if data.empty:
         raise CausaliqaError(name, None, f"rows with {m}, {baseline} and {variant}", "none")
     result = paired_auc_difference(data[baseline].to_numpy(), data[variant].to_numpy(), data[m].to_numpy(),
                                    data["image_id"].to_numpy(), (m, baseline, variant), seed, n_boot, splits, n_perm)
-    seen = observed_change(result, alpha)
-    agreement = {g: "inconclusive" if seen == "unclear" else ("agrees" if p == seen else "disagrees") for g, p in predictions.items()}
-    return InterventionOutcome(name, change, result, seen, dict(predictions), agreement, why)
+    agreement = {g: judge_prediction(p, result, margin) for g, p in predictions.items()}
+    return InterventionOutcome(name, change, result, observed_change(result, margin), dict(predictions), agreement, why, margin)
+
+
+@dataclass(frozen=True)
+class MetricRanking(Serializable):
+    """The Q columns of one M ranked by point-wise AUC, with what the data can and cannot tell apart.
+
+    ``differences`` maps each other Q to (AUC of the best minus its AUC, simultaneous CI): percentile intervals of
+    the paired resamples at level 1 - 0.05 / (k - 1) each (Bonferroni over the k - 1 comparisons with the best), so
+    all of them hold together with 95 % confidence. ``tied`` holds the Qs whose interval includes 0."""
+
+    m: str
+    order: tuple[str, ...]
+    best: str
+    tied: tuple[str, ...]
+    beaten: tuple[str, ...]
+    differences: dict
+    simultaneous_level: float
+
+
+def rank_metrics(pairs) -> tuple[MetricRanking, ...]:
+    """One ranking per M over the Q columns analysed on the same rows as its best one (paired resamples)."""
+    out = []
+    for m in dict.fromkeys(p.m for p in pairs):
+        mine = sorted((p for p in pairs if p.m == m and np.isfinite(p.point_wise.auc)), key=lambda p: -p.point_wise.auc)
+        if len(mine) < 2:
+            continue
+        best = mine[0]
+        others = [p for p in mine[1:] if p.sample == best.sample and p.point_wise.auc_resamples is not None]
+        if not others:
+            continue
+        from causaliqa.stats.predictability import bootstrap_interval
+
+        differences, tied, beaten = {}, [], []
+        for p in others:
+            diff = best.point_wise.auc_resamples - p.point_wise.auc_resamples
+            lo, hi = bootstrap_interval(diff, best.point_wise.n_images, 1 - 0.05 / len(others))
+            differences[p.q] = (float(best.point_wise.auc - p.point_wise.auc), (float(lo), float(hi)))
+            (beaten if lo > 0 else tied).append(p.q)
+        out.append(MetricRanking(m, tuple(p.q for p in mine), best.q, tuple(tied), tuple(beaten), differences, 0.95))
+    return tuple(out)

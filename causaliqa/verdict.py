@@ -94,6 +94,7 @@ class GraphVerdict(Serializable):
     falsified_by: tuple[str, ...]
     predicted_independent: int
     dependences_not_found: tuple[str, ...]
+    not_tested: tuple[str, ...] = ()  # implied independences that were attempted but n/a, each with its reason
 
     @property
     def falsified(self) -> bool:
@@ -115,6 +116,7 @@ class ColumnVerdict(Serializable):
     column: str
     falsified_by: tuple[str, ...]
     tested: int
+    not_tested: tuple[str, ...] = ()
 
     @property
     def falsified(self) -> bool:
@@ -255,11 +257,19 @@ def graph_verdicts(frame: pd.DataFrame, graphs: list[CausalGraph], columns: dict
             sum(1 for t in tests if t.in_family(g.name)),
             tuple(f"{t.statement} ({', '.join(f'{n}={c}' for n, c in t.columns.items())})"
                   for t in tests if not t.predictions[g.name] and not t.proxy and t.test.tested and not t.rejected),
+            _not_tested(t for t in tests if t.predictions[g.name]),
         )
         for g in graphs
     )
     by_column = _column_verdicts(tests, graphs, columns, alpha)
     return VerdictTable(tests, verdicts, alpha, correction, MappingProxyType({k: tuple(v) for k, v in proxies.items()}), by_column)
+
+
+def _not_tested(tests) -> tuple[str, ...]:
+    """The implied independences whose test could not be run (n/a, not a design statement, not a proxy), with why."""
+    design = "between design variables only"
+    return tuple(f"{t.statement}: {t.test.note or 'no valid test'}" for t in tests
+                 if not t.proxy and not t.test.tested and design not in t.test.note)
 
 
 def _column_verdicts(tests: tuple[TestedStatement, ...], graphs: list[CausalGraph], columns: dict[str, list[str]],
@@ -276,5 +286,6 @@ def _column_verdicts(tests: tuple[TestedStatement, ...], graphs: list[CausalGrap
                 p_holm = adjust_pvalues([t.test.p_value for t in family], "holm") if family else []
                 falsified = tuple(f"{t.statement} ({', '.join(f'{n}={c}' for n, c in t.columns.items())})"
                                   for t, p in zip(family, p_holm) if p < alpha)
-                out.append(ColumnVerdict(g.name, node, col, falsified, len(family)))
+                untested = _not_tested(t for t in tests if t.predictions[g.name] and t.columns.get(node, col) == col)
+                out.append(ColumnVerdict(g.name, node, col, falsified, len(family), untested))
     return tuple(out)

@@ -236,15 +236,17 @@ def test_clustered_image_level_variables_use_one_row_per_image():
     assert result.statistic == pytest.approx(f, rel=1e-9) and result.p_value == pytest.approx(p, rel=1e-7)
 
 
-def test_separation_makes_the_logit_test_not_applicable():
+def test_separation_makes_the_logit_test_fall_back_to_the_gcm():
+    """M = 1{Q > 0}: the logistic MLE does not exist, but the dependence is there; the GCM (no MLE) tests it."""
     rng = np.random.default_rng(1)
     q = rng.normal(size=200)
     data = pd.DataFrame({"q": q, "m": (q > 0).astype(int), "s": rng.integers(0, 3, 200)})
     result = ci_test(data, "q", "m", ["s"], {"q": "continuous", "m": "binary", "s": "categorical"})
-    assert not result.tested and "separation" in result.note
+    assert result.tested and result.method == "gcm" and "invalid under separation: GCM used" in result.note
+    assert result.p_value < 1e-6
     strata = pd.DataFrame({"q": q, "m": (q > 0).astype(int), "s": rng.integers(0, 40, 200)})
     result = ci_test(strata, "q", "m", ["s"], {"q": "continuous", "m": "binary", "s": "categorical"})
-    assert result.method == "conditional-logit-lrt" and not result.tested and "separation" in result.note
+    assert result.method == "gcm" and result.tested and result.p_value < 1e-6
 
 
 def test_a_tautology_is_not_applicable():

@@ -16,7 +16,7 @@ from causaliqa.graph.dsep import is_d_separated
 from causaliqa.graph.model import CausalGraph, Node
 from causaliqa.stats.correlation import bootstrap_indices, kendall_from_counts, resample_counts
 from causaliqa.stats.logistic import fit_logit_batched
-from causaliqa.stats.predictability import fold_auc
+from causaliqa.stats.grouped import fold_auc
 
 
 def test_intercept_slope_fit_equals_statsmodels_and_refuses_other_designs():

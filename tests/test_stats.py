@@ -72,7 +72,16 @@ def test_masked_rows_are_ignored():
     np.testing.assert_allclose(fit.coef[0], ref.params, atol=1e-6)
 
 
+def _pairs_auc(y, score, ids):
+    """Brute force: the AUC over (positive, negative) row pairs of different ids, ties half."""
+    pos, neg = y == 1, y == 0
+    wins = (score[pos][:, None] > score[neg][None]) + 0.5 * (score[pos][:, None] == score[neg][None])
+    other = ids[pos][:, None] != ids[neg][None]
+    return wins[other].mean()
+
+
 def test_pointwise_predictability_repeats_80_20_splits_by_image_id():
+    from causaliqa.stats.streams import stream
 
     rng = np.random.default_rng(6)
     ids = np.repeat(np.arange(400), 5)
@@ -83,17 +92,41 @@ def test_pointwise_predictability_repeats_80_20_splits_by_image_id():
     # the true score's population AUC is 0.862 (2M simulated rows); 400 test rows per split give sd ~0.02
     assert 0.75 < res.auc < 0.9 and res.auc_ci[0] < res.auc < res.auc_ci[1]
     assert res.auc_range[0] <= res.auc <= res.auc_range[1] and res.auc_sd > 0
-    # reference: the same splits, fitted one at a time by statsmodels, scored by sklearn
-    split_rng = np.random.default_rng(0)
+    # reference: two rounds of a 5-fold partition of the ids, fitted one at a time by statsmodels, scored on pairs of
+    # rows of different images by brute force (the fitted probabilities' order)
+    split_rng = stream(0, "splits")
     z = (q - q.mean()) / q.std()
-    aucs = []
-    for _ in range(10):
-        test = np.isin(ids, split_rng.permutation(400)[:80])
-        fit = sm.Logit(m[~test], sm.add_constant(z[~test])).fit(disp=0, tol=1e-12)
-        aucs.append(roc_auc_score(m[test], fit.predict(sm.add_constant(z[test]))))
-        _ = split_rng.integers(0, 80, (20, 80))  # the bootstrap draws of that split (20 = n_boot / splits)
+    aucs, held = [], []
+    for _ in range(2):
+        order = split_rng.permutation(400)
+        for f in range(5):
+            test = np.isin(ids, order[f::5])
+            held.append(np.unique(ids[test]))
+            fit = sm.Logit(m[~test], sm.add_constant(z[~test])).fit(disp=0, tol=1e-12)
+            aucs.append(_pairs_auc(m[test], fit.predict(sm.add_constant(z[test])), ids[test]))
+    assert np.array_equal(np.sort(np.concatenate(held)), np.repeat(np.arange(400), 2))  # every image held out twice
     assert res.auc == pytest.approx(np.mean(aucs), abs=1e-9)
     assert res.auc_sd == pytest.approx(np.std(aucs), abs=1e-9)
+
+
+def test_between_images_auc_equals_brute_force_and_the_resampled_form():
+    from causaliqa.stats.metrics import between_images_auc
+    from causaliqa.stats.predictability import held_out_splits, split_plan
+
+    rng = np.random.default_rng(61)
+    for trial in range(20):
+        ids = rng.integers(0, 9, 70)
+        y = (rng.random(70) < 0.5).astype(int)
+        s = rng.integers(0, 4, 70).astype(float)  # heavy ties
+        assert between_images_auc(y, s, ids) == pytest.approx(_pairs_auc(y, s, ids), abs=1e-12)
+    # the resampled form on the data (all weights one) equals the direct computation on each split
+    ids = np.repeat(np.arange(40), 6)
+    q = rng.normal(size=ids.size)
+    m = (rng.random(ids.size) < 1 / (1 + np.exp(-q))).astype(float)
+    plan = split_plan(ids, 2, 0.2, 30, 5)
+    run = held_out_splits(q, m, plan)
+    for split, t in enumerate(plan.test):
+        assert run.auc[split] == pytest.approx(_pairs_auc(m[t], q[t], ids[t]), abs=1e-12)  # positive slope here
 
 
 def test_held_out_auc_is_unbiased_under_no_association_where_pooled_out_of_fold_was_not():
@@ -121,21 +154,19 @@ def test_permutation_null_band_covers_half_and_is_wide_at_small_n():
 
 @pytest.mark.parametrize("n, rows_per_id", [(40, 1), (120, 1), (30, 3)])
 def test_vectorised_permutation_null_equals_the_point_wise_procedure_on_each_permutation(n, rows_per_id):
-    """Issue 15: the null band's AUCs (slope direction from the score sign, rank sums as one product) are exactly
-    those of running the point-wise procedure (batched IRLS fit, sklearn-equal AUC) on every permuted M."""
-    from causaliqa.stats.predictability import _permute_by_id, _standardise, held_out_aucs_by_sign, split_plan
+    """The null band's AUCs (slope direction from the score sign, rank sums as one product, within-image pairs left out)
+    are exactly those of running the point-wise procedure (batched IRLS fit) on every permuted M."""
+    from causaliqa.stats.predictability import _permute_by_id, id_permutations, permutation_null, split_plan
 
     rng = np.random.default_rng(n)
     ids = np.repeat(np.arange(n), rows_per_id)
     q = rng.normal(size=ids.size)
     m = (rng.random(ids.size) < 1 / (1 + np.exp(-q))).astype(float)
     plan = split_plan(ids, seed=3, n_boot=50, splits=5)
-    perm_rng = np.random.default_rng(3 + 7919)
-    M = np.stack([_permute_by_id(m, ids, perm_rng.permutation(n)) for _ in range(40)])
-    fast = np.stack([held_out_aucs_by_sign(_standardise(q), M, t) for t in plan.test], 1)
-    for row, m_perm in zip(fast, M):
-        slow = pointwise_predictability(q, m_perm, ids, seed=3, n_boot=50, splits=5)
-        assert np.nanmean(row) == pytest.approx(slow.auc, abs=1e-12)
+    band = permutation_null(q, m, ids, seed=3, n_perm=40, plan=plan)
+    for value, perm in zip(band.values, id_permutations(n, 40, 3)):
+        slow = pointwise_predictability(q, _permute_by_id(m, ids, perm), ids, seed=3, n_boot=50, splits=5)
+        assert value == pytest.approx(slow.auc, abs=1e-12)
 
 
 def _reference_grouped_auc(q, m, groups, k, seed):
@@ -143,10 +174,9 @@ def _reference_grouped_auc(q, m, groups, k, seed):
     sign when the fold is separated), roc_auc_score on the test part; folds skipped when either part has one class."""
     from sklearn.linear_model import LogisticRegression
 
-    from causaliqa.stats.predictability import stratified_folds
+    from causaliqa.stats.grouped import group_folds
 
-    codes = np.unique(groups, return_inverse=True)[1]
-    folds = stratified_folds(m.astype(float), codes, k, np.random.default_rng(seed))  # the convention, shared
+    folds = group_folds(m.astype(float), groups, k, seed)  # the convention, shared
     aucs = []
     for g in np.unique(groups):
         rows = np.flatnonzero(groups == g)
@@ -177,7 +207,7 @@ def test_grouped_predictability_keeps_separated_folds_and_matches_an_sklearn_loo
 
 
 def test_stratified_folds_put_both_classes_in_every_test_fold_when_possible():
-    from causaliqa.stats.predictability import stratified_folds
+    from causaliqa.stats.grouped import stratified_folds
 
     m = np.array([1.0] * 12 + [0.0] * 4 + [1.0] * 5 + [0.0] * 5)
     codes = np.array([0] * 16 + [1] * 10)
@@ -208,7 +238,7 @@ def _paired_data(rng, images=60, rows=5, noise_a=1.0, noise_b=1.0):
 
 
 def test_paired_auc_difference_is_the_difference_of_the_point_wise_aucs_on_shared_draws():
-    """Issue 13.2: both computations on the same splits and resamples; the fast permutation AUCs equal the fitted ones."""
+    """Both computations on the same splits and resamples; the permutation path's AUCs equal the fitted ones."""
     from causaliqa.stats.paired import _by_split, paired_auc_difference
     from causaliqa.stats.predictability import _standardise, held_out_resampled, split_plan
 
@@ -218,9 +248,24 @@ def test_paired_auc_difference_is_the_difference_of_the_point_wise_aucs_on_share
     b = pointwise_predictability(qb, m, ids, seed=4, n_boot=100, splits=10)
     assert res.auc_baseline == pytest.approx(a.auc, abs=1e-12) and res.auc_variant == pytest.approx(b.auc, abs=1e-12)
     assert res.difference == pytest.approx(b.auc - a.auc, abs=1e-12) and res.ci[0] < res.difference < res.ci[1]
+    # the CI is that of the paired resamples: the two single analyses' resamples, differenced
+    from causaliqa.stats.predictability import bootstrap_interval
+
+    assert res.ci == pytest.approx(bootstrap_interval(b.auc_resamples - a.auc_resamples, 60), abs=1e-12)
     plan = split_plan(ids, 4, 0.2, 100, 10)
     fitted, _ = held_out_resampled(_standardise(qb), m, plan)
     np.testing.assert_allclose(_by_split(_standardise(qb)[None], m, plan)[0], fitted, atol=1e-12)
+
+
+def test_a_variant_that_runs_the_other_way_is_aligned_before_differencing():
+    """A variant scoring -(a better score): the comparison is of the scores as they predict, not of mirror images."""
+    from causaliqa.stats.paired import paired_auc_difference
+
+    ids, qa, qb, m = _paired_data(np.random.default_rng(33), noise_b=0.3)
+    straight = paired_auc_difference(qa, qb, m, ids, seed=1, n_boot=100, splits=10, n_perm=99)
+    flipped = paired_auc_difference(qa, -qb, m, ids, seed=1, n_boot=100, splits=10, n_perm=99)
+    assert flipped.directions == (1, -1)
+    assert flipped.difference == pytest.approx(straight.difference, abs=1e-12) and flipped.p_value == straight.p_value
 
 
 def test_paired_permutation_test_holds_its_level_and_finds_a_better_computation():

@@ -13,6 +13,21 @@ def paper_table(pairs, short: bool = False, conditioning: bool = False) -> str:
     return format_table(*build(pairs, with_ci=False, short=short, conditioning=conditioning))
 
 
+def mixture_text(mix) -> str:
+    """mAUC over p_c against its own no-association band, and how many p_c values leave theirs."""
+    band = (f" (no-association band of the mean [{mix.mean_null.low:.3f}, {mix.mean_null.high:.3f}])" if mix.mean_null else "")
+    scored = sum(1 for n in mix.nulls if n is not None)
+    outside = f"; {mix.outside_null} of {scored} p_c outside their own band" if scored else ""
+    return f"mAUC {mix.mean_auc:.3f} over {len(mix.fractions)} fractions{band}{outside}"
+
+
+def ranking_lines(rankings) -> list[str]:
+    """Per M: which Q predicts best, and which the data cannot tell apart from it (simultaneous 95 % intervals)."""
+    from causaliqa.report.findings import ranking_sentence
+
+    return [ranking_sentence(r) for r in rankings]
+
+
 def conditioning_lines(pairs) -> list[str]:
     out = []
     for r in pairs:
@@ -29,8 +44,8 @@ def store_analysis_lines(results) -> list[str]:
     """What `causaliqa analyze STORE` prints: the paper's table, conditioning lines, mixtures, stage timings."""
     lines = [paper_table(results.pairs), *conditioning_lines(results.pairs)]
     for mix in results.mixtures:
-        band = f"; no-association band [{mix.null.low:.3f}, {mix.null.high:.3f}]" if mix.null else ""
-        lines.append(f"{mix.m} ~ {mix.q} | mixtures: mAUC {mix.mean_auc:.3f} over {len(mix.fractions)} fractions{band}")
+        lines.append(f"{mix.m} ~ {mix.q} | mixtures: {mixture_text(mix)}")
+    lines += ranking_lines(results.rankings)
     lines.append("seconds: " + ", ".join(f"{stage} {s:.1f}" for stage, s in results.timings.items()))
     return lines
 
@@ -40,10 +55,9 @@ def experiment_summary(results) -> list[str]:
     from causaliqa.report.findings import consistency_sentences, consistency_table, graph_state, has_column_verdicts, intervention_table
 
     lines = [f"{results.experiment.name}: {results.n_rows} scored variants", "", paper_table(results.pairs, short=True, conditioning=True)]
+    lines += ranking_lines(results.rankings)
     if results.mixtures:
-        null = next((m.null for m in results.mixtures if m.null), None)
-        band = f" (no-association band [{null.low:.3f}, {null.high:.3f}])" if null else ""
-        lines += ["", "mild-corruption mixtures: " + "; ".join(f"{short_name(m.q)} mAUC {m.mean_auc:.3f}" for m in results.mixtures) + band]
+        lines += ["", "mild-corruption mixtures:"] + [f"  {short_name(m.q)}: {mixture_text(m)}" for m in results.mixtures]
     if results.verdict:
         v = results.verdict
         lines += ["", f"graphs (Holm within each graph's implied independences, alpha {v.alpha}; {len(v.tests)} tests in the appendix):"]

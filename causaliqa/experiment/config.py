@@ -49,6 +49,7 @@ class AnalysesSpec(BaseModel):
     splits: int = Field(10, ge=1)  # repeated 80/20 splits by image id (point-wise and mixtures)
     clean_group: bool = False  # group-wise correlations over corruption x severity only, as the paper; True adds clean
     null_permutations: int = Field(200, ge=0)  # mixtures: permutations for the no-association band (0: none)
+    equivalence_margin: float = Field(0.02, ge=0, lt=0.5)  # interventions: |AUC difference| within this counts as equal
     ci_tests: CITestSpec = CITestSpec()
 
 
@@ -97,7 +98,7 @@ class ExperimentSpec(BaseModel):
     proxies: dict[str, Union[str, list[str]]] = {"X": ["image_id"]}
     analyses: AnalysesSpec = AnalysesSpec()
     scoring: ScoringSpec = ScoringSpec()
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63)  # every random stream (splits, resamples, folds, permutations) derives from it
     out: str
     report: str | None = None  # folder for the report files; default: out (set it when experiments share one store)
     interventions: list[InterventionSpec] = []

@@ -16,6 +16,7 @@ from causaliqa.analysis import (
     analyse_intervention,
     analyse_pairs,
     group_table,
+    rank_metrics,
 )
 from causaliqa.errors import CausaliqaError
 from causaliqa.experiment.config import PROXY_MEANING, Experiment
@@ -47,6 +48,7 @@ class ExperimentResults(Serializable):
     seconds: float
     mixture_values: pd.DataFrame | None = None  # p_c and every Q of the mixture rows (the report's Fig 21)
     interventions: tuple[InterventionOutcome, ...] = ()
+    rankings: tuple = ()  # per M: the best Q and those it cannot be told apart from (simultaneous intervals)
 
 
 def experiment_dataset(exp: Experiment):
@@ -159,7 +161,7 @@ def analyse_experiment(exp: Experiment, scoring: ScoreSummary | None = None, dat
                                  max_given=spec.ci_tests.max_given, queries=spec.ci_tests.queries, clusters="image_id")
     interventions = _interventions(designed_rows(frame, dataset.designed), exp, m_cols, progress)
     return ExperimentResults(exp, scoring, len(scored), pairs, group_table(scored, m_cols, q_cols), mixtures, verdict, note,
-                             time.perf_counter() - started, mixture_values, interventions)
+                             time.perf_counter() - started, mixture_values, interventions, rank_metrics(pairs))
 
 
 def _interventions(frame: pd.DataFrame, exp: Experiment, m_cols: list[str], progress: bool) -> tuple[InterventionOutcome, ...]:
@@ -173,7 +175,7 @@ def _interventions(frame: pd.DataFrame, exp: Experiment, m_cols: list[str], prog
     for i, v, m in tqdm(jobs, desc="interventions", unit="comparison", disable=not progress or not jobs, leave=False):
         out.append(analyse_intervention(frame, i.name, i.change, m, EstimatorSpec.parse(i.baseline).column(),
                                         EstimatorSpec.parse(v.spec).column(), v.predictions, v.why, exp.spec.seed,
-                                        spec.n_boot, spec.splits, i.n_perm, spec.ci_tests.alpha))
+                                        spec.n_boot, spec.splits, i.n_perm, spec.equivalence_margin))
     return tuple(out)
 
 

@@ -62,7 +62,8 @@ def _blocks(results, figures: dict[str, list[Path]]) -> list[tuple]:
     for p in results.pairs:
         for g in (p.by_label, p.by_image):
             if g:
-                rows.append([short_name(p.m), short_name(p.q), g.by, f"{_fmt(g.mean_auc)} {_ci(g.auc_ci)}", _fmt(g.mean_cross_entropy),
+                auc = f"{_fmt(g.mean_auc)} {_ci(g.auc_ci)}" if g.estimable else f"n/a ({g.groups_used} groups; 10 needed)"
+                rows.append([short_name(p.m), short_name(p.q), g.by, auc, _fmt(g.mean_cross_entropy) if g.estimable else "n/a",
                              f"{g.groups_used} of {g.n_groups}", f"{g.folds_used} of {g.folds_total}", str(g.folds_separated),
                              str(g.folds_test_one_class), str(g.folds_train_one_class)])
     b.append(("table", ["M", "Q", "given", "mAUC [95 % CI over groups]", "mCE (non-separated folds)", "groups used", "folds used",
@@ -71,9 +72,12 @@ def _blocks(results, figures: dict[str, list[Path]]) -> list[tuple]:
         b.append(("img", figures["conditioning"], "Mean fold AUC of one logistic model per label and per image id, 95 % CI over groups."))
     if results.mixtures:
         b.append(("h2", "Mild-corruption mixtures (paper §6.3)"))
-        b.append(("table", ["M", "Q", "p_c values", "mAUC over p_c", "AUC at smallest p_c [CI]", "AUC at largest p_c [CI]", "no-association band"],
-                  [[short_name(m.m), short_name(m.q), str(len(m.fractions)), _fmt(m.mean_auc), f"{_fmt(m.auc[0])} {_ci(m.auc_ci[0])}",
-                    f"{_fmt(m.auc[-1])} {_ci(m.auc_ci[-1])}", _ci((m.null.low, m.null.high)) if m.null else "n/a"]
+        b.append(("table", ["M", "Q", "p_c values", "mAUC over p_c", "no-association band of the mAUC", "p_c outside their own band",
+                            "AUC at smallest p_c [CI]", "AUC at largest p_c [CI]"],
+                  [[short_name(m.m), short_name(m.q), str(len(m.fractions)), _fmt(m.mean_auc),
+                    _ci((m.mean_null.low, m.mean_null.high)) if m.mean_null else "n/a",
+                    f"{m.outside_null} of {sum(1 for n in m.nulls if n is not None)}",
+                    f"{_fmt(m.auc[0])} {_ci(m.auc_ci[0])}", f"{_fmt(m.auc[-1])} {_ci(m.auc_ci[-1])}"]
                    for m in results.mixtures]))
         for key, cap in (("mixture_distributions", "Distribution of Q per p_c (paper Fig 21)."),
                          ("mixture_auc", "AUC against p_c with 95 % CIs; grey: the AUC's range with M permuted across images (paper Fig 22).")):
@@ -99,9 +103,12 @@ def _blocks(results, figures: dict[str, list[Path]]) -> list[tuple]:
                        "P(M | Q) after and before on the same splits and the same image-id resamples (a paired bootstrap CI; "
                        "resampling unit: the test image id) and by a paired permutation test that swaps the two computations' "
                        "standardised values for a random half of the images (all variants of an image together; exact when "
-                       "the two computations are exchangeable under no change, approximate for unlike scores). 'higher'/'lower': "
-                       "p < alpha and the CI excludes 0; 'equal': no change found (not a proof of equality); 'unclear': the "
-                       "two disagree. Each graph's prediction is the experiment file's, with its reason."))
+                       "the two computations are exchangeable under no change, approximate for unlike scores). Each "
+                       "computation is first aligned to run with correctness. With the equivalence margin "
+                       f"{results.experiment.spec.analyses.equivalence_margin}, 'lower' / 'equal' / 'higher' are the AUC differences "
+                       "below minus the margin, within it, and above it; 'observed' names the region holding the whole 95 % CI, "
+                       "else 'inconclusive'. A prediction agrees only when the CI lies in its region, disagrees only when the CI "
+                       "misses it, and is inconclusive otherwise. Each graph's prediction is the experiment file's, with its reason."))
         b.append(("table", *intervention_table(results.interventions)))
         for o in results.interventions:
             if o.why:

@@ -16,18 +16,23 @@ def _ci(ci) -> str:
 
 
 def graph_state(verdict) -> str:
-    """A graph's verdict in words: falsified, not contradicted (by k tests), or untestable with these variables."""
+    """A graph's verdict in words: falsified, not contradicted (by k tests), not tested (why: its implications could
+    be tested in principle but every test was n/a), or untestable with these variables (it implies none)."""
     if verdict.falsified:
         return "FALSIFIED"
-    if verdict.predicted_independent == 0:
-        return "untestable with these variables"
-    return f"not contradicted ({verdict.predicted_independent} tests)"
+    if verdict.predicted_independent:
+        return f"not contradicted ({verdict.predicted_independent} tests)"
+    if verdict.not_tested:
+        return f"not tested ({verdict.not_tested[0]})"
+    return "untestable with these variables"
 
 
 def column_state(verdict) -> str:
     if verdict.falsified:
         return f"FALSIFIED by {verdict.falsified_by[0]}" + (f" (+{len(verdict.falsified_by) - 1})" if len(verdict.falsified_by) > 1 else "")
-    return "untestable" if verdict.tested == 0 else f"consistent ({verdict.tested} tests)"
+    if verdict.tested:
+        return f"consistent ({verdict.tested} tests)"
+    return f"not tested ({verdict.not_tested[0]})" if verdict.not_tested else "untestable"
 
 
 def has_column_verdicts(verdict) -> bool:
@@ -53,11 +58,14 @@ def consistency_sentences(verdict) -> list[str]:
     for node, column in dict.fromkeys((v.node, v.column) for v in verdict.by_column):
         per = {g: verdict.column_verdict(g, column) for g in graphs}
         kept = [g for g, v in per.items() if not v.falsified and v.tested]
-        untestable = [g for g, v in per.items() if not v.tested]
+        untestable = [g for g, v in per.items() if not v.tested and not v.not_tested]
+        not_tested = [g for g, v in per.items() if not v.tested and v.not_tested]
         text = f"{short_name(column)} ({node}) is consistent with " + (", ".join(kept) if kept else "none of the testable graphs")
         falsified = [g for g, v in per.items() if v.falsified]
         if falsified:
             text += "; the data contradict " + ", ".join(f"{g} ({per[g].falsified_by[0]})" for g in falsified)
+        if not_tested:
+            text += "; " + ", ".join(f"{g} was not tested ({per[g].not_tested[0]})" for g in not_tested)
         if untestable:
             text += "; " + ", ".join(untestable) + " cannot be contradicted with these variables"
         out.append(text + ".")
@@ -83,59 +91,162 @@ def intervention_sentences(outcomes) -> list[str]:
     for o in outcomes:
         c = o.comparison
         said = "; ".join(f"{g} predicted {p} ({o.agreement[g]})" for g, p in o.predictions.items())
+        seen = (f"the interval lies in '{o.observed}'" if o.observed != "inconclusive"
+                else f"inconclusive: the interval spans more than one of lower / equal (within +-{o.margin}) / higher")
         out.append(f"{o.name}: computing Q with {short_name(c.variant)} instead of {short_name(c.baseline)} changed the held-out "
                    f"AUC for {short_name(c.m)} by {c.difference:+.3f} [{c.ci[0]:+.3f}, {c.ci[1]:+.3f}] (paired permutation "
-                   f"p = {c.p_value:.3g}): {o.observed}" + (f"; {said}." if said else "."))
+                   f"p = {c.p_value:.3g}): {seen}" + (f"; {said}." if said else "."))
     return out
 
 
-def findings(results) -> list[str]:
-    """One paragraph per topic: predictability, group-wise trends, conditioning, mixtures, graphs."""
+def images_to_decide(n_images: int, ci, gap: float) -> int | None:
+    """Images an interval of this width would need to shrink to a half-width of ``gap`` (widths scale as
+    1 / sqrt(images)); None when the interval is undefined or the gap is zero."""
+    lo, hi = ci
+    if not (np.isfinite(lo) and np.isfinite(hi)) or gap <= 0 or n_images <= 0:
+        return None
+    return int(np.ceil(n_images * ((hi - lo) / 2 / gap) ** 2))
+
+
+def _chance_text(p) -> str:
+    pw = p.point_wise
+    gap = abs(pw.auc - 0.5)
+    if gap >= 0.01:
+        need = images_to_decide(pw.n_images, pw.auc_ci, gap)
+        tail = f"; about {need:,} images would tell an AUC of {_f(pw.auc)} from 0.5" if need else ""
+    else:
+        need = images_to_decide(pw.n_images, pw.auc_ci, 0.05)
+        tail = f"; about {need:,} images would rule out an AUC of 0.55" if need else ""
+    return f"{short_name(p.q)} (AUC {_f(pw.auc)} {_ci(pw.auc_ci)}{tail})"
+
+
+def ranking_sentence(r) -> str:
+    """Which Q predicts M best, said no more strongly than the simultaneous intervals of the differences allow."""
+    m = short_name(r.m).removesuffix(".correct")
+    best = short_name(r.best)
+
+    def diff(q):
+        d, (lo, hi) = r.differences[q]
+        return f"{short_name(q)} {d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+    if not r.tied:
+        return (f"For {m}, {best} has the highest AUC and the data tell it apart from every other metric (AUC of {best} "
+                f"minus each: {'; '.join(diff(q) for q in r.beaten)}; simultaneous 95 % intervals, Bonferroni over "
+                f"{len(r.differences)} comparisons).")
+    text = (f"For {m}, {best} has the highest AUC, but the data cannot tell it from {', '.join(short_name(q) for q in r.tied)} "
+            f"(AUC of {best} minus each: {'; '.join(diff(q) for q in r.tied)}; simultaneous 95 % intervals, Bonferroni "
+            f"over {len(r.differences)} comparisons, include 0): they tie")
+    if r.beaten:
+        text += f"; it is ahead of {', '.join(short_name(q) for q in r.beaten)}"
+    return text + "."
+
+
+def _predictability(results) -> list[str]:
     out = []
+    rankings = {r.m: r for r in getattr(results, "rankings", ())}
     for m in dict.fromkeys(p.m for p in results.pairs):
         mine = sorted((p for p in results.pairs if p.m == m), key=lambda p: -np.nan_to_num(p.point_wise.auc, nan=-1))
         if not mine:
             continue
+        name = short_name(m).removesuffix(".correct")
         best = mine[0].point_wise
-        above = [short_name(p.q) for p in mine if p.point_wise.auc_ci[0] > 0.5]
-        chance = [short_name(p.q) for p in mine if p.point_wise.auc_ci[0] <= 0.5 <= p.point_wise.auc_ci[1]]
+        if m in rankings:
+            text = ranking_sentence(rankings[m])
+        else:
+            text = (f"Correctness of {name} against {short_name(mine[0].q)}: AUC {_f(best.auc)} {_ci(best.auc_ci)}.")
+        text += (f" (Point-wise AUCs are means of {best.splits} 80/20 splits by image; 95 % intervals from an image-id "
+                 f"bootstrap, each one on its own.)")
+        above = [f"{short_name(p.q)} {_ci(p.point_wise.auc_ci)}" for p in mine if p.point_wise.auc_ci[0] > 0.5]
+        chance = [_chance_text(p) for p in mine if p.point_wise.auc_ci[0] <= 0.5 <= p.point_wise.auc_ci[1]]
         below = [short_name(p.q) for p in mine if p.point_wise.auc_ci[1] < 0.5]
-        text = (f"Correctness of {short_name(m).removesuffix('.correct')} is best predicted by {short_name(mine[0].q)}: AUC "
-                f"{_f(best.auc)} {_ci(best.auc_ci)} (mean of {best.splits} 80/20 splits by image; the splits ranged "
-                f"{_f(best.auc_range[0])}-{_f(best.auc_range[1])}).")
         if above:
-            text += f" AUC above chance (95 % CI above 0.5): {', '.join(above)}."
+            text += f" Above chance (95 % CI above 0.5): {', '.join(above)}."
         if chance:
-            text += f" Indistinguishable from chance: {', '.join(chance)}."
+            text += f" Inconclusive against chance (the CI includes 0.5): {'; '.join(chance)}."
         if below:
-            text += f" Below 0.5 (the score runs against correctness as fitted on other images): {', '.join(below)}."
+            text += (f" Below 0.5 (the direction fitted on other images predicts held-out images the wrong way): "
+                     f"{', '.join(below)}.")
         out.append(text)
+    return out
+
+
+def _group_wise(results) -> list[str]:
+    from causaliqa.stats.correlation import MIN_GROUPS
+
     trends = [p for p in results.pairs if p.group_wise]
-    if trends:
-        g = trends[0].group_wise
-        parts = [f"{short_name(p.q)} SRCC {p.group_wise.spearman.estimate:+.2f}" for p in trends]
-        text = f"Across the {g.n_groups} (corruption, severity) groups, mean quality tracks accuracy: {'; '.join(parts)}."
-        flipped = [short_name(p.q) for p in trends
-                   if np.sign(p.group_wise.spearman.estimate) != np.sign(p.group_wise.pearson.estimate)]
-        if flipped:
-            text += f" Spearman and Pearson disagree in sign for {', '.join(flipped)}: the trend is not monotone and linear alike."
+    if not trends:
+        return []
+    n = trends[0].group_wise.n_groups
+    if not trends[0].group_wise.estimable:
+        return [f"Group-wise correlations: {n} (corruption, severity) groups are too few to estimate a correlation "
+                f"(at least {MIN_GROUPS} are needed; its interval spans most of [-1, 1]); the table lists them for completeness."]
+
+    def corr(p):
+        c = p.group_wise.spearman
+        return f"{short_name(p.q)} SRCC {c.estimate:+.2f} [{c.ci_low:+.2f}, {c.ci_high:+.2f}]"
+
+    tracks = [corr(p) for p in trends if p.group_wise.spearman.excludes_zero()]
+    unclear = [corr(p) for p in trends if not p.group_wise.spearman.excludes_zero()]
+    text = f"Across the {n} (corruption, severity) groups:"
+    if tracks:
+        text += f" mean quality tracks accuracy for {'; '.join(tracks)}."
+    if unclear:
+        text += f" Inconclusive (the interval includes 0) for {'; '.join(unclear)}."
+    flipped = [short_name(p.q) for p in trends if p.group_wise.spearman.excludes_zero() and p.group_wise.pearson.excludes_zero()
+               and np.sign(p.group_wise.spearman.estimate) != np.sign(p.group_wise.pearson.estimate)]
+    if flipped:
+        text += f" Spearman and Pearson disagree in sign for {', '.join(flipped)}: the trend is not monotone and linear alike."
+    return [text]
+
+
+def _conditioning(results) -> list[str]:
+    from causaliqa.stats.grouped import MIN_GROUPS
+
+    out = []
+    for attr, what in (("by_label", "Holding the label fixed (App. G, per-label CV with an image's variants kept in one fold)"),
+                       ("by_image", "Holding the image fixed (App. G, per-image CV over its variants)")):
+        found = [(p, getattr(p, attr)) for p in results.pairs if getattr(p, attr)]
+        if not found:
+            continue
+        usable = [(p, g) for p, g in found if g.estimable]
+        if not usable:
+            g = found[0][1]
+            need = ("labels with at least 2 images each" if attr == "by_label" else f"images with at least {2 * g.n_folds} variants")
+            out.append(f"{what}: not estimable here: {g.groups_used} of {g.n_groups} groups could be scored and a mean over "
+                       f"groups needs at least {MIN_GROUPS} (it needs {need}).")
+            continue
+        parts = [f"{short_name(p.q)} {_f(g.mean_auc)} {_ci(g.auc_ci)}" for p, g in sorted(usable, key=lambda pg: -np.nan_to_num(pg[1].mean_auc))]
+        text = f"{what}: mAUC {'; '.join(parts)} (95 % intervals over groups, each on its own)."
+        reversed_ = [short_name(p.q) for p, g in usable if g.auc_ci[1] < 0.5]
+        if reversed_:
+            text += (f" Below 0.5 for {', '.join(reversed_)}: the direction fitted on some variants of a group predicts its "
+                     f"held-out variants the wrong way, so within groups Q's relation to correctness reverses or is not monotone.")
         out.append(text)
-    cond = [(p, p.by_image) for p in results.pairs if p.by_image]
-    if cond:
-        p, g = max(cond, key=lambda pg: np.nan_to_num(pg[1].mean_auc))
-        out.append(f"Holding the image fixed (App. G), {short_name(p.q)} still predicts correctness best: mAUC {_f(g.mean_auc)} "
-                   f"{_ci(g.auc_ci)} over {g.folds_used} folds of {g.groups_used} images.")
-    if results.mixtures:
-        null = next((m.null for m in results.mixtures if m.null), None)
-        parts = [f"{short_name(m.q)} {_f(m.mean_auc)}" for m in sorted(results.mixtures, key=lambda m: -np.nan_to_num(m.mean_auc))]
-        text = f"Mild-corruption mixtures (§6.3), mAUC over p_c: {'; '.join(parts)}."
-        if null:
-            text += f" With M permuted across images the AUC falls in {_ci((null.low, null.high))}: values inside it show no association."
-        out.append(text)
+    return out
+
+
+def _mixtures(results) -> list[str]:
+    if not results.mixtures:
+        return []
+    parts = []
+    for mix in sorted(results.mixtures, key=lambda m: -np.nan_to_num(m.mean_auc)):
+        band = mix.mean_null
+        where = ("" if band is None else (" (outside the no-association band of the mean " if not band.contains(mix.mean_auc)
+                                            else " (inside the no-association band of the mean ") + f"{_ci((band.low, band.high))})")
+        scored = sum(1 for n in mix.nulls if n is not None)
+        parts.append(f"{short_name(mix.q)} {_f(mix.mean_auc)}{where}" + (f", {mix.outside_null} of {scored} p_c outside their own band" if scored else ""))
+    return [f"Mild-corruption mixtures (§6.3), mAUC over p_c: {'; '.join(parts)}. A band is where the statistic lands with "
+            f"M permuted across images (no association); inside it, these data show no association."]
+
+
+def findings(results) -> list[str]:
+    """One paragraph per topic: predictability, group-wise trends, conditioning, mixtures, graphs, interventions.
+    No sentence claims more than its interval supports; where an interval cannot decide, it says so and what would."""
+    out = _predictability(results) + _group_wise(results) + _conditioning(results) + _mixtures(results)
     if results.verdict:
         states = [f"{v.graph}: {graph_state(v)}" for v in results.verdict.verdicts]
         text = "Graphs: " + "; ".join(states) + "."
-        if all(v.predicted_independent == 0 for v in results.verdict.verdicts):
+        if all(v.predicted_independent == 0 and not v.not_tested for v in results.verdict.verdicts):
             text += (" None of them implies an independence among the bound variables that these data can test (each "
                      "implication holds given the image X, which cannot be conditioned on), so the data cannot contradict them.")
         out.append(text)
@@ -152,21 +263,30 @@ def conventions(results) -> str:
     splits = pw.splits if pw else a.splits
     return (
         f"Conventions. Point-wise AUC and CE (paper §4.2): logistic P(M | Q) fitted on 80 % of the image ids and evaluated on "
-        f"the other 20 % (every variant of an image on one side, clean variants included), repeated over {splits} random "
-        f"splits; the reported value is the mean over splits, the spread their range, and the 95 % CI the percentile "
-        f"interval of a bootstrap whose resampling unit is the test image id (all its variants move together; {a.n_boot // splits} resamples per split, {a.n_boot // splits * splits} in all). Group-wise KRCC, PLCC, "
-        f"SRCC: mean Q against accuracy over the (corruption, severity) groups"
+        f"the other 20 % (every variant of an image on one side, clean variants included); the {splits} splits are rounds of "
+        f"a 5-fold partition of the ids, so each image is held out equally often; the value is the mean over splits, their "
+        f"range is shown apart. The AUC counts pairs of held-out variants of different images (the population AUC; pairs "
+        f"within an image are App. G's question) and ranks by the fitted linear predictor. 95 % CI: percentile interval "
+        f"of an image-id cluster bootstrap of the whole procedure ({a.n_boot} resamples; a resample redraws the ids, keeps "
+        f"the splits, re-decides each split's fitted direction and scores the resampled held-out ids; CE keeps each split's "
+        f"fit). Intervals are per pair; the ranking sentence uses simultaneous intervals (Bonferroni over the comparisons "
+        f"with the best). Group-wise KRCC, PLCC, SRCC: mean Q against accuracy over the (corruption, severity) groups"
         f"{', the clean images a group of their own' if a.clean_group else ' (clean images are not a group, as in the paper)'}, "
-        f"signed, scipy's p-values, {a.n_boot}-resample bootstrap CIs over groups. Per label and per image (App. G): "
-        f"{a.folds}-fold CV within each group, folds stratified by M; a fold counts when its training and test parts hold "
-        f"both classes; separated training folds count for AUC (the slope's sign is known) but not for CE; every exclusion is "
-        f"counted below; CIs resample groups ({a.n_boot} resamples). Mixtures (§6.3): the point-wise procedure per p_c; the "
-        f"no-association band permutes M across images ({a.null_permutations} permutations, scored on the analysis's own "
-        f"splits). CI tests: rows are variants of images, so tests "
+        f"signed, scipy's p-values; Kendall and Spearman CIs: {a.n_boot}-resample percentile bootstrap over groups; "
+        f"Pearson: Fisher's z; fewer than 8 groups: too few to estimate. Per label and per image (App. G): {a.folds}-fold "
+        f"CV within each group, folds stratified by M; per label the folds keep all variants of an image together (a label "
+        f"needs 2 images); a fold counts when its training and test parts hold both classes; separated training folds count "
+        f"for AUC (scored on the linear predictor) but not for CE; CIs resample groups ({a.n_boot} resamples); fewer than "
+        f"10 groups: not estimable. Mixtures (§6.3): the point-wise procedure per p_c; each p_c's no-association band and "
+        f"the band of the mean over p_c come from {a.null_permutations} permutations of M across images scored on the same "
+        f"splits (the k-th smallest and largest values, k = floor(0.025 (permutations + 1)): 95 % coverage exactly under "
+        f"no association). Interventions: the paired bootstrap CI of the AUC difference on the same resamples, each "
+        f"computation aligned to run with correctness; outcomes lower / equal / higher are the regions below -{a.equivalence_margin}, "
+        f"within +-{a.equivalence_margin} (the equivalence margin) and above +{a.equivalence_margin}; a prediction agrees only when the "
+        f"CI lies in its region, disagrees only when the CI misses it, else inconclusive. CI tests: rows are variants of images, so tests "
         f"respect the image id (image-level variables on one row per image; otherwise the generalised covariance measure "
-        f"with spline adjustment and image-id cluster sums); a graph's verdict uses Holm within the valid tests of the "
-        f"independences that graph implies (alpha {a.ci_tests.alpha}); tests through a proxy never falsify. Seeds: {spec.seed} draws the splits and their resamples (split by split, in "
-        f"that order), the CV folds and, on its second stream, the group resamples; {spec.seed} + 7919 the permutations. "
-        f"Resamples are drawn as a loop over resamples draws them and scored as count-weighted statistics, which equal "
-        f"the loop's results exactly (tests/test_fast_paths.py)."
+        f"with cross-fitted flexible regressions and image-id cluster sums); a graph's verdict uses Holm within the valid tests of the "
+        f"independences that graph implies (alpha {a.ci_tests.alpha}); tests through a proxy never falsify. Random streams: seed "
+        f"{spec.seed} feeds separate streams for the splits, the resamples, the CV folds, the group resamples and each kind of "
+        f"permutation, so changing how many of one are drawn changes nothing else."
     )

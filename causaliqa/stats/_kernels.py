@@ -7,18 +7,21 @@ from numba import njit, prange
 
 
 @njit(parallel=True, cache=True)
-def weighted_auc_sorted(ys, ls, group_end, weights_t, threads):
-    """Weighted Mann-Whitney AUC per resample over rows sorted by score.
+def weighted_mann_whitney_sorted(ys, ls, group_end, weights_t, threads):
+    """Weighted Mann-Whitney sums per resample over rows sorted by score: (numerator, positives, negatives).
 
     ``ys`` (rows,) bool classes, ``ls`` (rows,) id of each row, ``group_end`` (rows,) True on the last row of a
     tie group, ``weights_t`` (ids, B) each id's weight in each resample (ids x resamples, so a row's weights are
-    contiguous and the inner loop runs over resamples), ``threads`` the blocks of resamples run in parallel. AUC_b = sum over tie groups of pos_g * (neg below g +
-    neg_g / 2) divided by (total pos * total neg); NaN where a resample holds one class. Integer-valued sums in
-    float64 are exact (below 2**53), so the result does not depend on the summation order.
+    contiguous and the inner loop runs over resamples; float32 or float64), ``threads`` the blocks of resamples run
+    in parallel. numerator_b = sum over tie groups of pos_g * (neg below g + neg_g / 2); the AUC is
+    numerator / (positives * negatives). Integer-valued sums in float64 are exact (below 2**53), so the result does
+    not depend on the summation order.
     """
     B = weights_t.shape[1]
     blocks = max(1, min(B // 32, threads))  # one wide block per thread: the inner loops vectorise
-    out = np.empty(B)
+    num_out = np.empty(B)
+    pos_out = np.empty(B)
+    neg_out = np.empty(B)
     for blk in prange(blocks):
         lo = blk * B // blocks
         hi = (blk + 1) * B // blocks
@@ -56,8 +59,10 @@ def weighted_auc_sorted(ys, ls, group_end, weights_t, threads):
                     neg_g[b] = 0.0
                 single = True
         for b in range(width):
-            out[lo + b] = num[b] / (total_pos[b] * below[b]) if total_pos[b] > 0 and below[b] > 0 else np.nan
-    return out
+            num_out[lo + b] = num[b]
+            pos_out[lo + b] = total_pos[b]
+            neg_out[lo + b] = below[b]
+    return num_out, pos_out, neg_out
 
 
 @njit(cache=True)

@@ -1,0 +1,32 @@
+"""Named random streams: every kind of random draw has its own generator, so changing how many of one kind are
+drawn changes nothing else (more resamples leave the splits, and so the point estimates, as they were).
+
+A stream is ``numpy.random.default_rng([seed, k])`` with a fixed ``k`` per kind; ``seed`` must be a non-negative
+integer (the experiment's ``seed``).
+
+>>> a = stream(0, "splits").integers(0, 100, 3)
+>>> b = stream(0, "resamples").integers(0, 100, 3)
+>>> bool((a == stream(0, "splits").integers(0, 100, 3)).all()), bool((a == b).all())
+(True, False)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+STREAMS = {
+    "splits": 1,  # point-wise 80/20 splits by image id (rounds of a k-fold partition)
+    "resamples": 2,  # image-id bootstrap resamples of the point-wise analysis and of paired comparisons
+    "folds": 3,  # per-label and per-image CV folds
+    "group_resamples": 4,  # resamples of labels / image ids for the CV means' CIs
+    "null_permutations": 5,  # mixtures: M permuted across image ids
+    "paired_permutations": 6,  # interventions: which images swap their two computations
+    "correlation_resamples": 7,  # group-wise correlations: resampled (corruption, severity) groups
+    "ci_permutations": 8,  # permutation-calibrated CI tests
+    "cross_fitting": 9,  # folds of the cross-fitted regressions in the CI tests
+}
+
+
+def stream(seed: int, name: str) -> np.random.Generator:
+    """The generator of one kind of draw (see :data:`STREAMS`)."""
+    return np.random.default_rng([int(seed), STREAMS[name]])
