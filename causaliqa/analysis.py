@@ -22,6 +22,7 @@ from causaliqa.stats.grouped import GroupedPredictability, group_folds
 from causaliqa.stats.paired import PairedAUCDifference, paired_auc_difference
 from causaliqa.stats.threads import kernels_own_the_cores
 from causaliqa.stats.predictability import (
+    JACKKNIFE_GROUPS,
     NullBand,
     PointwisePredictability,
     SplitPlan,
@@ -80,7 +81,7 @@ class _Rows:
     @property
     def plan(self) -> SplitPlan:
         if self._plan is None:
-            self._plan = split_plan(self.ids, self.seed, 0.2, self.n_boot, self.splits)
+            self._plan = split_plan(self.ids, self.seed, 0.2, JACKKNIFE_GROUPS, self.splits)
         return self._plan
 
     def folds(self, m: str, by: str) -> np.ndarray:
@@ -149,14 +150,14 @@ def _stage(stage: str, rows: _Rows, m: str, q: str, clean_group: bool):
         groups = grouped.groupby(["corruption", "severity"])[[q, m]].mean()
         return group_correlation(groups[q].to_numpy(), groups[m].to_numpy(), n_boot=n_boot, seed=seed) if len(groups) >= 3 else None
     if stage == "point-wise":
-        return pointwise_predictability(q_values, m_values, rows.ids, seed=seed, n_boot=n_boot, splits=rows.splits, plan=rows.plan,
+        return pointwise_predictability(q_values, m_values, rows.ids, seed=seed, splits=rows.splits, plan=rows.plan,
                                         q_orders=rows.q_orders(q))
     if stage == "per-label CV":
-        return grouped_predictability(q_values, m_values, rows.labels, by="label", k=rows.k, seed=seed, n_boot=n_boot,
+        return grouped_predictability(q_values, m_values, rows.labels, by="label", k=rows.k, seed=seed,
                                       folds=rows.folds(m, "label"), units=rows.ids)
     if np.bincount(rows.ids).max() < 2 * rows.k:
         return None
-    return grouped_predictability(q_values, m_values, rows.ids, by="image_id", k=rows.k, seed=seed, n_boot=n_boot,
+    return grouped_predictability(q_values, m_values, rows.ids, by="image_id", k=rows.k, seed=seed,
                                   folds=rows.folds(m, "image_id"))
 
 
@@ -207,13 +208,13 @@ def mixture_frame(scores: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
     return members.merge(scores, on=["image_id", "corruption", "severity"], how="inner")
 
 
-def analyse_mixtures(scores: pd.DataFrame, members: pd.DataFrame, m: str, q: str, seed: int = 0, n_boot: int = 1000,
+def analyse_mixtures(scores: pd.DataFrame, members: pd.DataFrame, m: str, q: str, seed: int = 0,
                      splits: int = 10, n_perm: int = 200) -> MixtureAnalysis:
     """Paper §6.3 for one (M, Q) pair (see :func:`analyse_all_mixtures`)."""
-    return analyse_all_mixtures(mixture_frame(scores, members), [m], [q], seed, n_boot, splits, n_perm)[0]
+    return analyse_all_mixtures(mixture_frame(scores, members), [m], [q], seed, splits, n_perm)[0]
 
 
-def analyse_all_mixtures(data: pd.DataFrame, m_columns: list[str], q_columns: list[str], seed: int = 0, n_boot: int = 1000,
+def analyse_all_mixtures(data: pd.DataFrame, m_columns: list[str], q_columns: list[str], seed: int = 0,
                          splits: int = 10, n_perm: int = 200, progress: bool = False,
                          timings: dict[str, float] | None = None) -> list[MixtureAnalysis]:
     """Paper §6.3 for every pair, from :func:`mixture_frame`'s rows: per fraction p_c the point-wise AUC and its
@@ -223,7 +224,7 @@ def analyse_all_mixtures(data: pd.DataFrame, m_columns: list[str], q_columns: li
 
     started = time.perf_counter()
     parts = [(float(p_c), part.reset_index(drop=True)) for p_c, part in data.groupby("p_c", sort=True)]
-    shared = _MixtureDraws([id_codes(part["image_id"].to_numpy())[1] for _, part in parts], seed, n_boot, splits)
+    shared = _MixtureDraws([id_codes(part["image_id"].to_numpy())[1] for _, part in parts], seed, splits)
     pairs = sorted([(m, q) for m in m_columns for q in q_columns], key=lambda pair: pair[1])  # Q-major: shared orders
     with kernels_own_the_cores():
         done = {(m, q): _mixture_pair(m, q, parts, shared, n_perm)
@@ -238,8 +239,8 @@ class _MixtureDraws:
     """What every pair's mixtures share: each fraction's id codes, one split plan per id set (all fractions hold
     the same ids), and each split's held-out rows sorted by the current Q."""
 
-    def __init__(self, codes: list[np.ndarray], seed: int, n_boot: int, splits: int):
-        self.codes, self.seed, self.n_boot, self.splits = codes, seed, n_boot, splits
+    def __init__(self, codes: list[np.ndarray], seed: int, splits: int):
+        self.codes, self.seed, self.splits = codes, seed, splits
         self.plans: dict[bytes, SplitPlan] = {}
         self.q_orders: dict[tuple[str, int], list] = {}
         self._permutations: dict[tuple[int, int], np.ndarray] = {}
@@ -254,7 +255,7 @@ class _MixtureDraws:
     def plan(self, ids: np.ndarray) -> SplitPlan:
         key = ids.tobytes()
         if key not in self.plans:
-            self.plans[key] = split_plan(ids, self.seed, 0.2, self.n_boot, self.splits)
+            self.plans[key] = split_plan(ids, self.seed, 0.2, JACKKNIFE_GROUPS, self.splits)
         return self.plans[key]
 
     def orders(self, q: str, fraction: int) -> list:
@@ -280,7 +281,7 @@ def _mixture_pair(m: str, q: str, parts, shared: _MixtureDraws, n_perm: int) -> 
         q_means.append(float(q_values.mean()))
         accs.append(float(m_values.mean()))
         plan = shared.plan(ids)
-        pw = pointwise_predictability(q_values, m_values, ids, seed=shared.seed, n_boot=shared.n_boot, splits=shared.splits,
+        pw = pointwise_predictability(q_values, m_values, ids, seed=shared.seed, splits=shared.splits,
                                       plan=plan, q_orders=shared.orders(q, i) if present.all() else None)
         aucs.append(pw.auc)  # NaN when M takes one value
         cis.append(pw.auc_ci)
@@ -353,7 +354,7 @@ def analyse_store(out: str | Path, m_columns: list[str], q_columns: list[str], s
     pairs = analyse_pairs(frame, m_columns, q_columns, seed, n_boot, splits=splits, progress=progress, timings=timings)
     mix = []
     if len(members):
-        mix = analyse_all_mixtures(mixture_frame(frame, members), m_columns, q_columns, seed, n_boot, splits, n_perm, progress, timings)
+        mix = analyse_all_mixtures(mixture_frame(frame, members), m_columns, q_columns, seed, splits, n_perm, progress, timings)
     return StoreAnalysis(tuple(pairs), tuple(mix), timings, len(frame), rank_metrics(pairs))
 
 
@@ -411,7 +412,7 @@ def judge_prediction(predicted: str, result: PairedAUCDifference, margin: float 
 
 
 def analyse_intervention(frame: pd.DataFrame, name: str, change: str, m: str, baseline: str, variant: str,
-                         predictions: dict[str, str], why: str = "", seed: int = 0, n_boot: int = 1000, splits: int = 10,
+                         predictions: dict[str, str], why: str = "", seed: int = 0, splits: int = 10,
                          n_perm: int = 500, margin: float = 0.02) -> InterventionOutcome:
     """The paired AUC difference of ``variant`` against ``baseline`` on the rows holding M and both, with each graph's
     prediction judged against its interval (``inconclusive`` when the interval does not settle it)."""
@@ -419,7 +420,7 @@ def analyse_intervention(frame: pd.DataFrame, name: str, change: str, m: str, ba
     if data.empty:
         raise CausaliqaError(name, None, f"rows with {m}, {baseline} and {variant}", "none")
     result = paired_auc_difference(data[baseline].to_numpy(), data[variant].to_numpy(), data[m].to_numpy(),
-                                   data["image_id"].to_numpy(), (m, baseline, variant), seed, n_boot, splits, n_perm)
+                                   data["image_id"].to_numpy(), (m, baseline, variant), seed, splits, n_perm)
     agreement = {g: judge_prediction(p, result, margin) for g, p in predictions.items()}
     return InterventionOutcome(name, change, result, observed_change(result, margin), dict(predictions), agreement, why, margin)
 
@@ -428,8 +429,8 @@ def analyse_intervention(frame: pd.DataFrame, name: str, change: str, m: str, ba
 class MetricRanking(Serializable):
     """The Q columns of one M ranked by point-wise AUC, with what the data can and cannot tell apart.
 
-    ``differences`` maps each other Q to (AUC of the best minus its AUC, simultaneous CI): percentile intervals of
-    the paired resamples at level 1 - 0.05 / (k - 1) each (Bonferroni over the k - 1 comparisons with the best), so
+    ``differences`` maps each other Q to (AUC of the best minus its AUC, simultaneous CI): jackknife intervals of
+    the paired replicates at level 1 - 0.05 / (k - 1) each (Bonferroni over the k - 1 comparisons with the best), so
     all of them hold together with 95 % confidence. ``tied`` holds the Qs whose interval includes 0."""
 
     m: str
@@ -452,13 +453,14 @@ def rank_metrics(pairs) -> tuple[MetricRanking, ...]:
         others = [p for p in mine[1:] if p.sample == best.sample and p.point_wise.auc_resamples is not None]
         if not others:
             continue
-        from causaliqa.stats.predictability import bootstrap_interval
+        from causaliqa.stats.predictability import jackknife_interval
 
         differences, tied, beaten = {}, [], []
         for p in others:
             diff = best.point_wise.auc_resamples - p.point_wise.auc_resamples
-            lo, hi = bootstrap_interval(diff, best.point_wise.n_images, 1 - 0.05 / len(others))
-            differences[p.q] = (float(best.point_wise.auc - p.point_wise.auc), (float(lo), float(hi)))
+            gap = float(best.point_wise.auc - p.point_wise.auc)
+            lo, hi = jackknife_interval(gap, diff, 1 - 0.05 / len(others), bounds=(-1.0, 1.0))
+            differences[p.q] = (gap, (float(lo), float(hi)))
             (beaten if lo > 0 else tied).append(p.q)
         out.append(MetricRanking(m, tuple(p.q for p in mine), best.q, tuple(tied), tuple(beaten), differences, 0.95))
     return tuple(out)

@@ -175,7 +175,7 @@ def candidate_statements(graphs: list[CausalGraph], testable: list[str], proxied
         found.setdefault(st.key, st)
 
     for graph in graphs:
-        for ind in graph.implied_independencies(all_pairs=True, restrict_to=[*testable, *proxied]):
+        for ind in graph.implied_independencies(restrict_to=[*testable, *proxied]):
             if ind.left in testable and ind.right in testable and len(ind.given) <= max_given:
                 add(_ordered(ref, ind.left, ind.right, ind.given))
     for a, b in itertools.combinations(testable, 2):

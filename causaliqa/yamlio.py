@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from collections.abc import Hashable
 from typing import TypeVar
 
 import yaml
@@ -21,6 +22,8 @@ class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyam
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (list, dict, set)) or not isinstance(key, Hashable):
+                raise _BadKey(key_node.start_mark.line + 1, key)
             if key in seen:
                 raise _DuplicateKey(key_node.start_mark.line + 1, key)
             seen.add(key)
@@ -35,28 +38,55 @@ _UniqueKeyLoader.yaml_implicit_resolvers = {
 _UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
+class _StringKeyLoader(_UniqueKeyLoader):
+    """For graph files: no booleans or nulls at all, so node ids such as true, False, null stay strings."""
+
+
+_StringKeyLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:null")]
+    for first, resolvers in _UniqueKeyLoader.yaml_implicit_resolvers.items()
+}
+
+
 class _DuplicateKey(Exception):
     def __init__(self, line: int, key) -> None:
         self.line, self.key = line, key
 
 
-def read_yaml_mapping(path: str | Path) -> dict:
+class _BadKey(_DuplicateKey):
+    """A list or mapping used as a mapping key (``? [a, b]``)."""
+
+
+def read_text(path: str | Path) -> str:
+    """A UTF-8 text file, or one ``CausaliqaError`` line (missing, a folder, unreadable, not text)."""
     path = Path(path)
     where = str(path)
     if not path.exists():
         raise CausaliqaError(where, None, "an existing file", "no such file")
     if path.is_dir():
-        raise CausaliqaError(where, None, "a YAML file", "a directory")
+        raise CausaliqaError(where, None, "a file", "a directory")
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise CausaliqaError(where, None, "a readable UTF-8 text file", type(err).__name__) from None
+
+
+def read_yaml_mapping(path: str | Path, booleans: bool = True) -> dict:
+    """A YAML file whose top level is a mapping. ``booleans=False`` reads true/false/null as strings (graph files:
+    node ids)."""
+    path = Path(path)
+    where = str(path)
+    if path.is_dir():
+        raise CausaliqaError(where, None, "a YAML file", "a directory")
+    text = read_text(path)
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_UniqueKeyLoader if booleans else _StringKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f"line {mark.line + 1}" if mark else None
         raise CausaliqaError(where, at, "valid YAML", getattr(err, "problem", None) or str(err)) from None
+    except _BadKey as bad:
+        raise CausaliqaError(where, f"line {bad.line}", "a plain key (a name, not a list or mapping)", f"a {type(bad.key).__name__} used as a key") from None
     except _DuplicateKey as dup:
         raise CausaliqaError(where, f"line {dup.line}", "each key once", f"duplicate {dup.key!r}") from None
     if not isinstance(data, dict):

@@ -86,7 +86,7 @@ def test_analyze_reads_the_stores_mixtures(tmp_path):
                                  "--null-permutations", "50", "--json-out", str(tmp_path / "r.json")])
     assert result.exit_code == 0, result.output
     [mix] = json.loads((tmp_path / "r.json").read_text())["mixtures"]
-    assert mix["fractions"] == [0.0, 0.5, 1.0] and mix["null"]["n_perm"] == 50
+    assert mix["fractions"] == [0.0, 0.5, 1.0] and mix["mean_null"]["n_perm"] == 50 and len(mix["nulls"]) == 3
     assert "model.correct ~ good.score | mixtures: mAUC" in result.output and "mixtures" in json.loads((tmp_path / "r.json").read_text())["timings"]
     result = runner.invoke(app, ["analyze", str(tmp_path / "store"), "--m", "model.correct", "--q", "good.score", "--no-mixtures",
                                  "--json-out", str(tmp_path / "r2.json"), "--n-boot", "20"])
@@ -101,5 +101,5 @@ def test_a_mixture_whose_members_are_unscored_gives_nan_not_an_error(tmp_path):
     ids = sorted(frame["image_id"].unique())
     members = pd.DataFrame([{"variant": f"pc={p:.2f}", "p_c": p, "image_id": i, "corruption": "fog" if p == 1.0 else "clean",
                              "severity": 1 if p == 1.0 else 0} for p in (0.0, 1.0) for i in ids])
-    [mix] = analyse_all_mixtures(mixture_frame(frame, members), ["model.correct"], ["good.score"], n_boot=20, n_perm=10)
+    [mix] = analyse_all_mixtures(mixture_frame(frame, members), ["model.correct"], ["good.score"], n_perm=10)
     assert mix.fractions == (0.0, 1.0) and mix.auc[0] > 0.5 and np.isnan(mix.auc[1])

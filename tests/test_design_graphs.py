@@ -11,8 +11,8 @@ GRAPHS = {name: load_graph(f"graphs/design_{name}.yaml") for name in ("condition
 
 
 def test_observed_only_implications_of_the_design_graphs_are_the_testable_ones():
-    condition = {str(i) for i in GRAPHS["condition_only"].implied_independencies(all_pairs=True, restrict_to=["C", "S", "X0", "Y", "Q", "M"])}
-    content = {str(i) for i in GRAPHS["content_only"].implied_independencies(all_pairs=True, restrict_to=["C", "S", "X0", "Y", "Q", "M"])}
+    condition = {str(i) for i in GRAPHS["condition_only"].implied_independencies(restrict_to=["C", "S", "X0", "Y", "Q", "M"])}
+    content = {str(i) for i in GRAPHS["content_only"].implied_independencies(restrict_to=["C", "S", "X0", "Y", "Q", "M"])}
     assert "M _||_ Q | C, S" in condition and "X0 _||_ Q" in condition
     assert "M _||_ Q | X0" in content and "Q _||_ C" in content and "Q _||_ S" in content
     assert GRAPHS["content_only"].is_separated("Q", "M", ["X0"], explain=False)

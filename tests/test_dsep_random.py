@@ -66,12 +66,13 @@ def test_implied_independencies_hold_and_are_minimal(seed):
     nonadjacent = {
         frozenset(p) for p in itertools.combinations(graph.nodes, 2) if not g.has_edge(*p) and not g.has_edge(*p[::-1])
     }
-    basis = graph.implied_independencies()
-    assert {frozenset((i.left, i.right)) for i in basis} == nonadjacent  # one per non-adjacent pair
-    for ind in basis:
-        assert not pg.is_dconnected(ind.left, ind.right, observed=list(ind.given))
+    missing_edge = graph.implied_independencies()
+    assert {frozenset((i.left, i.right)) for i in missing_edge} == nonadjacent  # one per non-adjacent pair (no latents)
+    for ind in graph.implied_independencies("basis"):  # the local Markov basis: v _||_ non-descendants | parents
         assert set(ind.given) == graph.parents(ind.left)
-    for ind in graph.implied_independencies(all_pairs=True):
+        assert not any(pg.is_dconnected(ind.left, r, observed=list(ind.given)) for r in ind.right_side)
+        assert set(ind.right_side) == set(graph.nodes) - nx.descendants(g, ind.left) - graph.parents(ind.left) - {ind.left}
+    for ind in missing_edge:
         assert not pg.is_dconnected(ind.left, ind.right, observed=list(ind.given))
         for drop in ind.given:  # minimal: no proper subset obtained by dropping one node separates
             rest = [v for v in ind.given if v != drop]

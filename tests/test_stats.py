@@ -87,7 +87,7 @@ def test_pointwise_predictability_repeats_80_20_splits_by_image_id():
     ids = np.repeat(np.arange(400), 5)
     q = rng.normal(size=ids.size)
     m = (rng.random(ids.size) < 1 / (1 + np.exp(-2 * q))).astype(int)
-    res = pointwise_predictability(q, m, ids, seed=0, n_boot=200, splits=10)
+    res = pointwise_predictability(q, m, ids, seed=0, splits=10)
     assert res.n_test == 400 and res.n_train == 1600 and res.splits == 10  # 20 % of ids, all their variants
     # the true score's population AUC is 0.862 (2M simulated rows); 400 test rows per split give sd ~0.02
     assert 0.75 < res.auc < 0.9 and res.auc_ci[0] < res.auc < res.auc_ci[1]
@@ -136,7 +136,7 @@ def test_held_out_auc_is_unbiased_under_no_association_where_pooled_out_of_fold_
     for sim in range(300):
         q = rng.normal(size=80)
         m = (rng.random(80) < 0.7).astype(int)
-        aucs.append(pointwise_predictability(q, m, np.arange(80), seed=sim, n_boot=10, splits=10).auc)
+        aucs.append(pointwise_predictability(q, m, np.arange(80), seed=sim, splits=10).auc)
     # the pooled out-of-fold AUC averaged 0.400 on this design; a held-out AUC averages 0.5 (sd of the mean ~0.004)
     assert abs(np.mean(aucs) - 0.5) < 0.015
 
@@ -162,10 +162,10 @@ def test_vectorised_permutation_null_equals_the_point_wise_procedure_on_each_per
     ids = np.repeat(np.arange(n), rows_per_id)
     q = rng.normal(size=ids.size)
     m = (rng.random(ids.size) < 1 / (1 + np.exp(-q))).astype(float)
-    plan = split_plan(ids, seed=3, n_boot=50, splits=5)
+    plan = split_plan(ids, seed=3, groups=50, splits=5)
     band = permutation_null(q, m, ids, seed=3, n_perm=40, plan=plan)
     for value, perm in zip(band.values, id_permutations(n, 40, 3)):
-        slow = pointwise_predictability(q, _permute_by_id(m, ids, perm), ids, seed=3, n_boot=50, splits=5)
+        slow = pointwise_predictability(q, _permute_by_id(m, ids, perm), ids, seed=3, splits=5)
         assert value == pytest.approx(slow.auc, abs=1e-12)
 
 
@@ -198,7 +198,7 @@ def test_grouped_predictability_keeps_separated_folds_and_matches_an_sklearn_loo
     q = rng.normal(size=groups.size)
     strength = np.where(np.arange(30) < 10, 8.0, 1.0)[groups]  # a third of the groups nearly separable
     m = (rng.random(groups.size) < 1 / (1 + np.exp(-strength * q))).astype(int)
-    res = grouped_predictability(q, m, groups, by="image_id", k=5, seed=0, n_boot=200)
+    res = grouped_predictability(q, m, groups, by="image_id", k=5, seed=0)
     ref = _reference_grouped_auc(q, m, groups, 5, seed=0)
     assert res.folds_used == ref.size and res.mean_auc == pytest.approx(ref.mean(), abs=1e-9)
     assert res.folds_separated > 0  # kept, and counted
@@ -243,15 +243,15 @@ def test_paired_auc_difference_is_the_difference_of_the_point_wise_aucs_on_share
     from causaliqa.stats.predictability import _standardise, held_out_resampled, split_plan
 
     ids, qa, qb, m = _paired_data(np.random.default_rng(31), noise_b=0.3)
-    res = paired_auc_difference(qa, qb, m, ids, seed=4, n_boot=100, splits=10, n_perm=100)
-    a = pointwise_predictability(qa, m, ids, seed=4, n_boot=100, splits=10)
-    b = pointwise_predictability(qb, m, ids, seed=4, n_boot=100, splits=10)
+    res = paired_auc_difference(qa, qb, m, ids, seed=4, splits=10, n_perm=100)
+    a = pointwise_predictability(qa, m, ids, seed=4, splits=10)
+    b = pointwise_predictability(qb, m, ids, seed=4, splits=10)
     assert res.auc_baseline == pytest.approx(a.auc, abs=1e-12) and res.auc_variant == pytest.approx(b.auc, abs=1e-12)
     assert res.difference == pytest.approx(b.auc - a.auc, abs=1e-12) and res.ci[0] < res.difference < res.ci[1]
-    # the CI is that of the paired resamples: the two single analyses' resamples, differenced
-    from causaliqa.stats.predictability import bootstrap_interval
+    # the CI is that of the paired replicates: the two single analyses' jackknife replicates, differenced
+    from causaliqa.stats.predictability import jackknife_interval
 
-    assert res.ci == pytest.approx(bootstrap_interval(b.auc_resamples - a.auc_resamples, 60), abs=1e-12)
+    assert res.ci == pytest.approx(jackknife_interval(res.difference, b.auc_resamples - a.auc_resamples, bounds=(-1, 1)), abs=1e-12)
     plan = split_plan(ids, 4, 0.2, 100, 10)
     fitted, _ = held_out_resampled(_standardise(qb), m, plan)
     np.testing.assert_allclose(_by_split(_standardise(qb)[None], m, plan)[0], fitted, atol=1e-12)
@@ -262,8 +262,8 @@ def test_a_variant_that_runs_the_other_way_is_aligned_before_differencing():
     from causaliqa.stats.paired import paired_auc_difference
 
     ids, qa, qb, m = _paired_data(np.random.default_rng(33), noise_b=0.3)
-    straight = paired_auc_difference(qa, qb, m, ids, seed=1, n_boot=100, splits=10, n_perm=99)
-    flipped = paired_auc_difference(qa, -qb, m, ids, seed=1, n_boot=100, splits=10, n_perm=99)
+    straight = paired_auc_difference(qa, qb, m, ids, seed=1, splits=10, n_perm=99)
+    flipped = paired_auc_difference(qa, -qb, m, ids, seed=1, splits=10, n_perm=99)
     assert flipped.directions == (1, -1)
     assert flipped.difference == pytest.approx(straight.difference, abs=1e-12) and flipped.p_value == straight.p_value
 
@@ -278,9 +278,9 @@ def test_paired_permutation_test_holds_its_level_and_finds_a_better_computation(
     null_p, alt_p = [], []
     for _ in range(120):
         ids, qa, qb, m = _paired_data(rng)
-        null_p.append(paired_auc_difference(qa, qb, m, ids, seed=int(rng.integers(1e6)), n_boot=20, splits=5, n_perm=99).p_value)
+        null_p.append(paired_auc_difference(qa, qb, m, ids, seed=int(rng.integers(1e6)), splits=5, n_perm=99).p_value)
         ids, qa, qb, m = _paired_data(rng, images=100, noise_b=0.33)
-        alt_p.append(paired_auc_difference(qa, qb, m, ids, seed=int(rng.integers(1e6)), n_boot=20, splits=5, n_perm=99).p_value)
+        alt_p.append(paired_auc_difference(qa, qb, m, ids, seed=int(rng.integers(1e6)), splits=5, n_perm=99).p_value)
     # 120 draws at a true level of 0.05 exceed 0.10 with probability < 2 %
     assert np.mean(np.array(null_p) < 0.05) <= 0.10
     assert np.mean(np.array(alt_p) < 0.05) >= 0.75

@@ -44,7 +44,7 @@ class AnalysesSpec(BaseModel):
     by_label: bool = True
     by_image: bool = True
     mixtures: bool = True
-    n_boot: int = Field(1000, ge=10)
+    n_boot: int = Field(1000, ge=10)  # bootstrap resamples of the group-wise correlations (other intervals: jackknives)
     folds: int = Field(5, ge=2)
     splits: int = Field(10, ge=1)  # repeated 80/20 splits by image id (point-wise and mixtures)
     clean_group: bool = False  # group-wise correlations over corruption x severity only, as the paper; True adds clean

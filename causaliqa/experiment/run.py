@@ -149,7 +149,7 @@ def analyse_experiment(exp: Experiment, scoring: ScoreSummary | None = None, dat
     if spec.mixtures and not members.empty:
         mixed = mixture_frame(frame, members)
         mixture_values = mixed[["p_c", *q_cols]]
-        mixtures = tuple(analyse_all_mixtures(mixed, m_cols, q_cols, seed=exp.spec.seed, n_boot=spec.n_boot, splits=spec.splits,
+        mixtures = tuple(analyse_all_mixtures(mixed, m_cols, q_cols, seed=exp.spec.seed, splits=spec.splits,
                                               n_perm=spec.null_permutations, progress=progress))
     # point-wise analyses use every variant; the verdict uses the designed variants, not the mixtures' duplicates
     verdict, note = None, ""
@@ -175,7 +175,7 @@ def _interventions(frame: pd.DataFrame, exp: Experiment, m_cols: list[str], prog
     for i, v, m in tqdm(jobs, desc="interventions", unit="comparison", disable=not progress or not jobs, leave=False):
         out.append(analyse_intervention(frame, i.name, i.change, m, EstimatorSpec.parse(i.baseline).column(),
                                         EstimatorSpec.parse(v.spec).column(), v.predictions, v.why, exp.spec.seed,
-                                        spec.n_boot, spec.splits, i.n_perm, spec.equivalence_margin))
+                                        spec.splits, i.n_perm, spec.equivalence_margin))
     return tuple(out)
 
 

@@ -43,10 +43,11 @@ def compare_graphs(graphs: list[CausalGraph], queries: list[Query]) -> list[list
     rows = []
     for graph in graphs:
         row = [graph.name]
+        known = set(graph.nodes) | {node.alias for node in graph.nodes.values() if node.alias}
         for q in queries:
-            if q.nodes <= set(graph.nodes):
-                row.append(verdict(graph.is_separated(q.left, q.right, q.given, explain=False).separated))
+            if q.nodes <= known:
+                row.append(verdict(graph.is_separated(str(q), explain=False).separated))
             else:
-                row.append("n/a (missing " + ", ".join(sorted(q.nodes - set(graph.nodes))) + ")")
+                row.append("n/a (missing " + ", ".join(sorted(q.nodes - known)) + ")")
         rows.append(row)
     return rows

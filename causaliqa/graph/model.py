@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from dataclasses import dataclass, field
 from itertools import islice
@@ -28,11 +29,17 @@ _EDGE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(->|<-)\s*([A-Za-z_][A-Za-z0
 
 @dataclass(frozen=True)
 class Node:
+    """A node: ``role`` (see :data:`ROLES`), display ``label`` and TeX ``math``; ``flags`` holds dagitty's markers
+    that are not a role (exposure, outcome, adjusted; latent on a selection node); ``alias`` the node's id in the
+    dagitty source when causaliqa had to rename it (bookkeeping: not part of equality)."""
+
     id: str
     role: str = "observed"
     label: str = ""
     math: str = ""
     description: str = ""
+    flags: frozenset = frozenset()
+    alias: str = field(default="", compare=False)
 
     @property
     def display(self) -> str:
@@ -61,9 +68,14 @@ class Independence(Serializable):
     left: str
     right: str
     given: tuple[str, ...]
+    others: tuple[str, ...] = ()  # more nodes on the right side (a basis statement: v _||_ a, b | parents)
+
+    @property
+    def right_side(self) -> tuple[str, ...]:
+        return (self.right, *self.others)
 
     def __str__(self) -> str:
-        return f"{self.left} _||_ {self.right}" + (f" | {', '.join(self.given)}" if self.given else "")
+        return f"{self.left} _||_ {', '.join(self.right_side)}" + (f" | {', '.join(self.given)}" if self.given else "")
 
 
 
@@ -92,6 +104,7 @@ class CausalGraph(Serializable):
     layout: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     claims: tuple[Claim, ...] = ()
     source: str = "<graph>"
+    notes: tuple[str, ...] = ()  # what reading the source changed or made explicit (dagitty's <->, renamed ids)
     _nx: nx.DiGraph = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
 
     @classmethod
@@ -107,6 +120,7 @@ class CausalGraph(Serializable):
         layout: dict[str, tuple[float, float]] | None = None,
         claims: Iterable[Claim] = (),
         source: str = "<graph>",
+        notes: tuple[str, ...] = (),
     ) -> "CausalGraph":
         """Validate then build: edges as ``"A -> X"`` strings or pairs; nodes implied by edges."""
         pairs = [parse_edge(e, source, f"edges[{i}]") if isinstance(e, str) else tuple(e) for i, e in enumerate(edges)]
@@ -121,7 +135,7 @@ class CausalGraph(Serializable):
         for n, role in (roles or {}).items():
             if n not in nodes:
                 raise CausaliqaError(source, "roles", f"a node of the graph{did_you_mean(n, nodes)}", repr(n))
-            nodes[n] = Node(n, role, nodes[n].label, nodes[n].math, nodes[n].description)
+            nodes[n] = Node(n, role, nodes[n].label, nodes[n].math, nodes[n].description, nodes[n].flags, nodes[n].alias)
         for n, node in nodes.items():
             if node.role not in ROLES:
                 raise CausaliqaError(source, f"nodes.{n}.role", f"one of {', '.join(ROLES)}", repr(node.role))
@@ -134,12 +148,20 @@ class CausalGraph(Serializable):
         digraph.add_edges_from(pairs)
         _reject_cycles(digraph, source)
         layout = {n: (float(xy[0]), float(xy[1])) for n, xy in (layout or {}).items()}
-        for n in layout:
+        for n, xy in layout.items():
             if n not in nodes:
                 raise CausaliqaError(source, "layout", f"a node of the graph{did_you_mean(n, nodes)}", repr(n))
+            if not all(math.isfinite(v) for v in xy):
+                raise CausaliqaError(source, f"layout.{n}", "two finite numbers [x, y]", list(xy))
         checked = tuple(Claim(_known_nodes(c.query, nodes, name, f"{source}: claims[{i}]"), c.source) for i, c in enumerate(claims))
         # read-only views: a built graph cannot be changed behind its networkx twin's back
-        return cls(name, MappingProxyType(nodes), tuple(pairs), description, title, MappingProxyType(layout), checked, source, digraph)
+        return cls(name, MappingProxyType(nodes), tuple(pairs), description, title, MappingProxyType(layout), checked, source,
+                   tuple(notes), digraph)
+
+    def same_graph(self, other: "CausalGraph") -> bool:
+        """Same nodes (ids, roles, labels, TeX, flags), same edges and same layout; name and claims aside."""
+        return (dict(self.nodes) == dict(other.nodes) and set(self.edges) == set(other.edges)
+                and dict(self.layout) == dict(other.layout))
 
     # ---- structure -------------------------------------------------------------------------
     def to_networkx(self) -> nx.DiGraph:
@@ -200,50 +222,97 @@ class CausalGraph(Serializable):
         """Nodes with role ``selection``: conditioned on in every query, as dagitty does with ``selected``."""
         return frozenset(n for n, node in self.nodes.items() if node.role == "selection")
 
-    def implied_independencies(self, all_pairs: bool = False, restrict_to: Iterable[str] | None = None,
-                               limit: int | None = None) -> list[Independence]:
-        """Testable implications of the graph.
+    def implied_independencies(self, kind: str = "missing-edge", all_separators: bool = False,
+                               restrict_to: Iterable[str] | None = None, limit: int | None = None) -> list[Independence]:
+        """Testable implications of the graph, as dagitty lists them (``impliedConditionalIndependencies``).
 
-        Default: the pairwise Markov basis (dagitty's missing-edge list): for each non-adjacent
-        pair, the later node in topological order is independent of the earlier given its parents.
-        ``all_pairs``: for every non-adjacent pair a minimal separating set (networkx
-        ``find_minimal_d_separator``); with ``restrict_to``, separators only from those nodes and
-        pairs without such a separator are left out. Selection nodes are in every separator (and in
-        no pair). Cost: one linear-time search per non-adjacent pair, so O(pairs x (nodes + edges));
-        ``limit`` stops after that many statements.
+        ``kind="missing-edge"`` (dagitty's default): for every pair of non-adjacent nodes, a minimal set that
+        separates them (networkx ``find_minimal_d_separator``); with ``all_separators`` every minimal separator
+        (dagitty's ``listMinimalImplications``). Latent nodes are in no statement, as in dagitty (a statement that
+        needs one cannot be tested), and pairs that only a latent node separates are left out. ``restrict_to``
+        narrows both pairs and separators further (``--observed-only``). Selection nodes are in every separator
+        and in no pair (dagitty lists pairs with a selected node and leaves it out of separators; both say the
+        same of the data, which are conditioned on it).
 
-        >>> g = CausalGraph.build(["X -> Q", "X -> M"])
+        ``kind="basis"`` (dagitty's ``basis.set``): for each node v, v _||_ its non-descendants other than its
+        parents | its parents (the local Markov property; together these imply every other statement).
+        Statements naming a latent node are left out; graphs with selection nodes have no such basis (refused).
+
+        Cost: one linear-time search per non-adjacent pair, O(pairs x (nodes + edges)); each further minimal
+        separator costs about as much again. ``limit`` stops after that many statements.
+
+        >>> g = CausalGraph.build(["x -> y", "z -> y", "z -> w"])
         >>> [str(i) for i in g.implied_independencies()]
-        ['Q _||_ M | X']
+        ['z _||_ x', 'w _||_ x', 'y _||_ w | z']
+        >>> [str(i) for i in g.implied_independencies("basis")]
+        ['x _||_ z, w', 'z _||_ x', 'w _||_ x, y | z', 'y _||_ w | x, z']
         """
-        return list(islice(self._iter_implied(all_pairs, restrict_to), limit))
+        if kind not in IMPLIED_KINDS:
+            raise CausaliqaError(f"{self.source}: implied", "--type", f"one of {', '.join(IMPLIED_KINDS)}", repr(kind))
+        found = self._iter_basis(restrict_to) if kind == "basis" else self._iter_implied(all_separators, restrict_to)
+        return list(islice(found, limit))
 
-    def _iter_implied(self, all_pairs: bool, restrict_to: Iterable[str] | None):
+    def _iter_implied(self, all_separators: bool, restrict_to: Iterable[str] | None):
+        from causaliqa.graph.separators import minimal_d_separators
+
         order = {n: i for i, n in enumerate(self.topological_order())}
         selected = set(self.selection_nodes)
-        allowed = (set(restrict_to) if restrict_to is not None else set(self.nodes)) - selected
-        minimal = all_pairs or restrict_to is not None or bool(selected)
+        visible = {n for n, node in self.nodes.items() if node.role != "latent"}
+        allowed = (set(restrict_to) & visible if restrict_to is not None else visible) - selected
         ranked = sorted(allowed, key=order.get)
         for i, a in enumerate(ranked):
             for b in ranked[i + 1:]:
                 if self._nx.has_edge(a, b) or self._nx.has_edge(b, a):
                     continue
-                if minimal:
-                    sep = nx.find_minimal_d_separator(self._nx, {a}, {b}, included=selected, restricted=allowed - {a, b} | selected)
-                    if sep is None:
-                        continue
-                    given = tuple(sorted(sep, key=order.get))
+                if all_separators:
+                    seps = minimal_d_separators(self._nx, a, b, selected, allowed - {a, b})
                 else:
-                    given = tuple(sorted(self.parents(b), key=order.get))
-                yield Independence(b, a, given)
+                    one = nx.find_minimal_d_separator(self._nx, {a}, {b}, included=selected, restricted=allowed - {a, b} | selected)
+                    seps = [] if one is None else [one]
+                for sep in seps:
+                    yield Independence(b, a, tuple(sorted(sep, key=order.get)))
+
+    def _iter_basis(self, restrict_to: Iterable[str] | None):
+        if self.selection_nodes:
+            raise CausaliqaError(f"{self.source}: implied", "--type basis",
+                                 "a graph without selection nodes (conditioning on them breaks the local Markov basis; use --type missing-edge)",
+                                 f"selection nodes {', '.join(sorted(self.selection_nodes))}")
+        order = self.topological_order()
+        rank = {n: i for i, n in enumerate(order)}
+        visible = {n for n, node in self.nodes.items() if node.role != "latent"}
+        if restrict_to is not None:
+            visible &= set(restrict_to)
+        for v in order:
+            parents = self.parents(v)
+            others = set(self.nodes) - nx.descendants(self._nx, v) - parents - {v}
+            if v not in visible or not parents <= visible:
+                continue
+            others = sorted(others & visible, key=rank.get)
+            if others:
+                yield Independence(v, others[0], tuple(sorted(parents, key=rank.get)), tuple(others[1:]))
+
+
+IMPLIED_KINDS = ("missing-edge", "basis")
 
 
 def _known_nodes(query: Query | str, nodes, graph_name: str, where: str) -> Query:
+    """The query with every name resolved to a node id (a renamed dagitty id by its original name too)."""
     query = parse_query(query, where) if isinstance(query, str) else query
-    for n in sorted(query.nodes):
-        if n not in nodes:
-            raise CausaliqaError(where, None, f"a node of graph '{graph_name}'{did_you_mean(n, nodes)}", repr(n))
-    return query
+    aliases = {node.alias: n for n, node in nodes.items() if node.alias}
+
+    def resolve(names: frozenset[str]) -> frozenset[str]:
+        out = set()
+        for n in sorted(names):
+            if n not in nodes and n not in aliases:
+                raise CausaliqaError(where, None, f"a node of graph '{graph_name}'{did_you_mean(n, [*nodes, *aliases])}", repr(n))
+            out.add(n if n in nodes else aliases[n])
+        return frozenset(out)
+
+    resolved = Query(resolve(query.left), resolve(query.right), resolve(query.given), query.expect_separated)
+    overlap = (resolved.left & resolved.right) | ((resolved.left | resolved.right) & resolved.given)
+    if overlap:
+        raise CausaliqaError(where, None, "disjoint sides and conditioning set", f"{sorted(overlap)} in two places of {str(query)!r}")
+    return resolved
 
 
 def _as_set(value) -> frozenset[str]:

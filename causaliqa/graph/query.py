@@ -21,6 +21,8 @@ from causaliqa.serialize import Serializable
 _NEGATED_OPS = ("!_||_", "!_|_", "!⟂", "!⊥", "⟂̸", "⊥̸")
 _OPS = ("_||_", "_|_", "⟂", "⊥")
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(r"^-?[0-9A-Za-z_.]+$")  # dagitty's bareword: ADCY9.8, 1 (resolved through a graph's aliases)
+_PART = re.compile(r'\s*("(?:[^"\\]|\\.)*"|[^,"]*)\s*(?:,|$)')
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,16 @@ class Query(Serializable):
         op = "_||_" if self.expect_separated else "!_||_"
         text = f"{_format_side(self.left)} {op} {_format_side(self.right)}"
         if self.given:
-            text += " | " + ", ".join(sorted(self.given))
+            text += " | " + ", ".join(_format_name(n) for n in sorted(self.given))
         return text
 
 
+def _format_name(name: str) -> str:
+    return name if _NAME.match(name) else '"' + name.replace('"', '\\"') + '"'
+
+
 def _format_side(nodes: frozenset[str]) -> str:
-    names = sorted(nodes)
+    names = [_format_name(n) for n in sorted(nodes)]
     return names[0] if len(names) == 1 else "{" + ", ".join(names) + "}"
 
 
@@ -67,15 +73,33 @@ def _parse_nodes(text: str, where: str, part: str, allow_empty: bool) -> frozens
     body = text.strip()
     if body.startswith("{") and body.endswith("}"):
         body = body[1:-1]
-    names = [name.strip() for name in body.split(",")] if body.strip() else []
+    names = _split_names(body, where, part) if body.strip() else []
     if not names and not allow_empty:
         raise CausaliqaError(where, part, "at least one node id", repr(text.strip()))
-    for name in names:
-        if not _ID.match(name):
-            raise CausaliqaError(where, part, "node ids such as Q or Yhat separated by commas", repr(name))
     if len(set(names)) != len(names):
         raise CausaliqaError(where, part, "each node once", repr(text.strip()))
     return frozenset(names)
+
+
+def _split_names(body: str, where: str, part: str) -> list[str]:
+    """Comma-separated names: plain ids (Q, Yhat), dagitty barewords (ADCY9.8) or "quoted names"."""
+    names, at = [], 0
+    while at < len(body):
+        match = _PART.match(body, at)
+        token = match.group(1) if match else ""
+        if not token or match.end() == at:
+            raise CausaliqaError(where, part, 'node ids such as Q or Yhat (or "quoted names") separated by commas', repr(body.strip()))
+        at = match.end()
+        if token.startswith('"'):
+            name = token[1:-1].replace('\\"', '"')
+            if not name:
+                raise CausaliqaError(where, part, "a non-empty quoted name", repr(token))
+        elif _ID.match(token) or _NAME.match(token):
+            name = token
+        else:
+            raise CausaliqaError(where, part, 'node ids such as Q or Yhat (or "quoted names") separated by commas', repr(token))
+        names.append(name)
+    return names
 
 
 def parse_query(text: str, where: str = "query") -> Query:

@@ -56,7 +56,7 @@ def _blocks(results, figures: dict[str, list[Path]]) -> list[tuple]:
     b.append(("table", *paper_table(results.pairs, with_ci=True)))
     b.append(("p", conventions(results)))
     b += [("img", f, cap) for f, cap in ((figures.get("accuracy_vs_quality"), "Accuracy against mean Q per (corruption, severity) group (paper Fig 3/5/7)."),
-                                         (figures.get("auc"), "Point-wise AUC with 95 % bootstrap CIs.")) if f]
+                                         (figures.get("auc"), "Point-wise AUC with 95 % image-id jackknife CIs.")) if f]
     b.append(("h2", "Conditioning on the label and on the image content (paper Fig 20, App. G)"))
     rows = []
     for p in results.pairs:
@@ -100,7 +100,7 @@ def _blocks(results, figures: dict[str, list[Path]]) -> list[tuple]:
     if results.interventions:
         b.append(("h2", "Interventions on the quality computation"))
         b.append(("p", "Each row changes how Q is computed while the images stay the same, and compares the held-out AUC of "
-                       "P(M | Q) after and before on the same splits and the same image-id resamples (a paired bootstrap CI; "
+                       "P(M | Q) after and before on the same splits and the same image-id jackknife replicates (a paired jackknife CI; "
                        "resampling unit: the test image id) and by a paired permutation test that swaps the two computations' "
                        "standardised values for a random half of the images (all variants of an image together; exact when "
                        "the two computations are exchangeable under no change, approximate for unlike scores). Each "

@@ -74,7 +74,7 @@ def accuracy_vs_quality(groups: pd.DataFrame, m: str, q_columns: list[str], stem
 
 
 def auc_with_ci(pairs, stem: Path) -> list[Path]:
-    """Point-wise AUC of P(M | Q) per metric with its bootstrap 95 % CI, one row per task model."""
+    """Point-wise AUC of P(M | Q) per metric with its image-id jackknife 95 % CI, one row per task model."""
     plt = _plt()
     ms = list(dict.fromkeys(p.m for p in pairs))
     fig, axes = plt.subplots(len(ms), 1, figsize=(5.5, 0.45 * len(pairs) / len(ms) + 1.2 * len(ms)), squeeze=False)
@@ -89,7 +89,7 @@ def auc_with_ci(pairs, stem: Path) -> list[Path]:
         ax.set_yticks(y, [short_name(p.q) for p in mine], fontsize=8)
         ax.set_xlim(0.3, 1.0)
         ax.set_title(f"M = {short_name(m)}", fontsize=9)
-        ax.set_xlabel("AUC of P(M | Q), 95 % bootstrap CI")
+        ax.set_xlabel("AUC of P(M | Q), 95 % jackknife CI")
     fig.tight_layout()
     return save_figure(fig, stem)
 

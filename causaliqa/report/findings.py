@@ -155,7 +155,7 @@ def _predictability(results) -> list[str]:
         else:
             text = (f"Correctness of {name} against {short_name(mine[0].q)}: AUC {_f(best.auc)} {_ci(best.auc_ci)}.")
         text += (f" (Point-wise AUCs are means of {best.splits} 80/20 splits by image; 95 % intervals from an image-id "
-                 f"bootstrap, each one on its own.)")
+                 f"jackknife, each one on its own.)")
         above = [f"{short_name(p.q)} {_ci(p.point_wise.auc_ci)}" for p in mine if p.point_wise.auc_ci[0] > 0.5]
         chance = [_chance_text(p) for p in mine if p.point_wise.auc_ci[0] <= 0.5 <= p.point_wise.auc_ci[1]]
         below = [short_name(p.q) for p in mine if p.point_wise.auc_ci[1] < 0.5]
@@ -266,27 +266,27 @@ def conventions(results) -> str:
         f"the other 20 % (every variant of an image on one side, clean variants included); the {splits} splits are rounds of "
         f"a 5-fold partition of the ids, so each image is held out equally often; the value is the mean over splits, their "
         f"range is shown apart. The AUC counts pairs of held-out variants of different images (the population AUC; pairs "
-        f"within an image are App. G's question) and ranks by the fitted linear predictor. 95 % CI: percentile interval "
-        f"of an image-id cluster bootstrap of the whole procedure ({a.n_boot} resamples; a resample redraws the ids, keeps "
-        f"the splits, re-decides each split's fitted direction and scores the resampled held-out ids; CE keeps each split's "
-        f"fit). Intervals are per pair; the ranking sentence uses simultaneous intervals (Bonferroni over the comparisons "
-        f"with the best). Group-wise KRCC, PLCC, SRCC: mean Q against accuracy over the (corruption, severity) groups"
+        f"within an image are App. G's question) and ranks by the fitted linear predictor. 95 % CI: delete-a-group "
+        f"jackknife over image ids (the ids dealt into up to 100 groups; each replicate leaves one group out and redoes "
+        f"every split's fitted direction and held-out AUC; estimate +- t x the jackknife standard error; coverage 0.95 "
+        f"measured by simulation on clustered variants; CE keeps each split's fit). Intervals are per pair; the ranking "
+        f"sentence uses simultaneous intervals (Bonferroni over the comparisons with the best). Group-wise KRCC, PLCC, SRCC: mean Q against accuracy over the (corruption, severity) groups"
         f"{', the clean images a group of their own' if a.clean_group else ' (clean images are not a group, as in the paper)'}, "
-        f"signed, scipy's p-values; Kendall and Spearman CIs: {a.n_boot}-resample percentile bootstrap over groups; "
+        f"signed, scipy's p-values; Kendall and Spearman CIs: {a.n_boot}-resample expanded percentile bootstrap over groups; "
         f"Pearson: Fisher's z; fewer than 8 groups: too few to estimate. Per label and per image (App. G): {a.folds}-fold "
         f"CV within each group, folds stratified by M; per label the folds keep all variants of an image together (a label "
         f"needs 2 images); a fold counts when its training and test parts hold both classes; separated training folds count "
-        f"for AUC (scored on the linear predictor) but not for CE; CIs resample groups ({a.n_boot} resamples); fewer than "
+        f"for AUC (scored on the linear predictor) but not for CE; CIs: delete-one-group jackknife over groups; fewer than "
         f"10 groups: not estimable. Mixtures (§6.3): the point-wise procedure per p_c; each p_c's no-association band and "
         f"the band of the mean over p_c come from {a.null_permutations} permutations of M across images scored on the same "
         f"splits (the k-th smallest and largest values, k = floor(0.025 (permutations + 1)): 95 % coverage exactly under "
-        f"no association). Interventions: the paired bootstrap CI of the AUC difference on the same resamples, each "
+        f"no association). Interventions: the paired jackknife CI of the AUC difference on the same replicates, each "
         f"computation aligned to run with correctness; outcomes lower / equal / higher are the regions below -{a.equivalence_margin}, "
         f"within +-{a.equivalence_margin} (the equivalence margin) and above +{a.equivalence_margin}; a prediction agrees only when the "
         f"CI lies in its region, disagrees only when the CI misses it, else inconclusive. CI tests: rows are variants of images, so tests "
         f"respect the image id (image-level variables on one row per image; otherwise the generalised covariance measure "
         f"with cross-fitted flexible regressions and image-id cluster sums); a graph's verdict uses Holm within the valid tests of the "
         f"independences that graph implies (alpha {a.ci_tests.alpha}); tests through a proxy never falsify. Random streams: seed "
-        f"{spec.seed} feeds separate streams for the splits, the resamples, the CV folds, the group resamples and each kind of "
-        f"permutation, so changing how many of one are drawn changes nothing else."
+        f"{spec.seed} feeds separate streams for the splits, the jackknife groups, the CV folds, the correlations' resamples "
+        f"and each kind of permutation, so changing how many of one are drawn (--n-boot) changes nothing else."
     )

@@ -10,7 +10,9 @@ Conventions (stated in every report):
 * A fold is scored when its test part holds both classes and its training part does too. A separated training fold
   (the MLE does not exist) still has a direction, and AUC needs only the sign of the slope, so it is kept for AUC
   (scored on the linear predictor, so saturated probabilities cannot tie) and left out of CE.
-* mAUC is the mean over scored folds; its CI resamples groups (their folds together). A mean over fewer than
+* mAUC is the mean over scored folds; its CI is the delete-one-group jackknife (t with G - 1 degrees of freedom):
+  each replicate leaves one group and its folds out (measured coverage 0.94 at 40 labels; the group
+  bootstrap's percentile interval, used before, is narrower with few groups). A mean over fewer than
   :data:`MIN_GROUPS` groups is not estimable: the report says n/a and how many groups it would need.
 """
 
@@ -22,7 +24,7 @@ import numpy as np
 
 from causaliqa.serialize import Serializable
 from causaliqa.stats.logistic import fit_logit_batched
-from causaliqa.stats.predictability import bootstrap_interval, _design, id_codes
+from causaliqa.stats.predictability import _design, id_codes, jackknife_interval
 from causaliqa.stats.streams import stream
 
 MIN_GROUPS = 10  # fewer groups than this: a mean over groups and its CI are not estimable (n/a)
@@ -32,7 +34,7 @@ MIN_GROUPS = 10  # fewer groups than this: a mean over groups and its CI are not
 class GroupedPredictability(Serializable):
     """One logistic model per group (label or image id), k folds stratified by M; mean fold AUC and CE.
 
-    ``auc_ci`` resamples groups (their folds move together). Exclusions are counted by reason:
+    ``auc_ci`` is the delete-one-group jackknife interval (a group's folds leave together). Exclusions are counted by reason:
     ``folds_test_one_class`` (AUC undefined), ``folds_train_one_class`` (no slope), ``groups_too_few_units``
     (a label with one image: no image left to train on). ``folds_separated`` are kept for AUC (their direction is
     known) and left out of CE only. ``unit``: what the folds keep together (``image_id`` per label; ``row`` per image).
@@ -148,12 +150,12 @@ def group_folds(m, groups, k: int = 5, seed: int = 0, units=None) -> np.ndarray:
 
 
 def grouped_predictability(q, m, groups, by: str = "group", k: int = 5, seed: int = 0, max_cells: int = 2_000_000,
-                           n_boot: int = 1000, folds: np.ndarray | None = None, units=None) -> GroupedPredictability:
+                           folds: np.ndarray | None = None, units=None) -> GroupedPredictability:
     """Fit all groups x folds at once with batched IRLS; folds stratified by M (grouped by ``units`` when given);
     exclusions counted by reason.
 
-    Folds come from the seed's ``folds`` stream (``folds`` passes the same ones precomputed by :func:`group_folds`);
-    the group bootstrap from its ``group_resamples`` stream, so sharing folds across Q columns changes nothing.
+    Folds come from the seed's ``folds`` stream (``folds`` passes the same ones precomputed by :func:`group_folds`),
+    so sharing folds across Q columns changes nothing.
     """
     q = np.asarray(q, dtype=np.float64)
     m = np.asarray(m, dtype=np.float64)
@@ -191,13 +193,9 @@ def grouped_predictability(q, m, groups, by: str = "group", k: int = 5, seed: in
     aucs, ce, used, ce_used, has_test, test_one, train_one, separated = (np.concatenate(x) for x in zip(*parts))
     auc_g = np.where(used, aucs, 0.0).reshape(G, k).sum(1)
     used_g = used.reshape(G, k).sum(1)
-    rng = stream(seed, "group_resamples")
-    boots = []
-    for start in range(0, n_boot, 50):  # groups resampled with their folds (50 resamples at a time): CI of the mean
-        pick = rng.integers(0, G, (min(50, n_boot - start), G))
-        n_used = used_g[pick].sum(1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            boots.extend(np.where(n_used > 0, auc_g[pick].sum(1) / n_used, np.nan))
+    total, n_total = auc_g.sum(), used_g.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):  # delete-one-group jackknife of the mean over folds
+        replicates = ((total - auc_g) / (n_total - used_g))[used_g > 0]
 
     def mean_sd(values, mask):
         return (float(np.mean(values[mask])), float(np.std(values[mask]))) if mask.any() else (float("nan"), float("nan"))
@@ -206,5 +204,5 @@ def grouped_predictability(q, m, groups, by: str = "group", k: int = 5, seed: in
     return GroupedPredictability(
         by, m_auc, s_auc, m_ce, s_ce, int(G), k, int(used.sum()), int((test_one | train_one).sum()), int(separated.sum()),
         int(has_test.sum()), int(test_one.sum()), int(train_one.sum()), int(ce_used.sum()), int((used_g > 0).sum()),
-        bootstrap_interval(np.array(boots), int(G)), "row" if units is None else "image_id", int(too_few.sum()),
+        jackknife_interval(float(total / n_total) if n_total else float("nan"), replicates), "row" if units is None else "image_id", int(too_few.sum()),
     )

@@ -2,9 +2,9 @@
 it predicts M (an intervention on the quality computation with the images held fixed)?
 
 Both computations go through the point-wise procedure on the *same* splits and the *same* image-id resamples
-(one :class:`~causaliqa.stats.predictability.SplitPlan`), so the difference of held-out AUCs and its bootstrap are
-paired by construction: the CI is the percentile interval of the resamples' differences of split means
-(resampling unit: the image id, as for a single AUC). Each computation is first *aligned*: multiplied by the sign
+(one :class:`~causaliqa.stats.predictability.SplitPlan`), so the difference of held-out AUCs and its jackknife are
+paired by construction: the CI is the delete-a-group jackknife interval (t, groups of image ids) of the
+replicates' differences of split means, as for a single AUC. Each computation is first *aligned*: multiplied by the sign
 of its association with M on all rows, so a variant that runs the other way (higher = worse) is compared as the
 score it is, not as its mirror image. The paired permutation test swaps the two aligned, standardised
 computations for a random half of the image ids (all variants of an image together) and recomputes the
@@ -20,7 +20,7 @@ import numpy as np
 
 from causaliqa.serialize import Serializable
 from causaliqa.stats.metrics import within_id_pairs
-from causaliqa.stats.predictability import bootstrap_interval, _standardise, held_out_aucs_by_sign, held_out_resampled, id_codes, nanmean_rows, split_plan
+from causaliqa.stats.predictability import JACKKNIFE_GROUPS, _standardise, held_out_aucs_by_sign, held_out_resampled, id_codes, jackknife_interval, nanmean_rows, split_plan
 from causaliqa.stats.streams import stream
 
 
@@ -40,7 +40,7 @@ class PairedAUCDifference(Serializable):
     n_images: int
     n_rows: int
     splits: int
-    n_boot: int
+    n_replicates: int
     directions: tuple[int, int] = (1, 1)  # the sign each computation was aligned by (+1: higher Q, more often correct)
 
 
@@ -50,11 +50,11 @@ def alignment(z: np.ndarray, m: np.ndarray) -> int:
 
 
 def paired_auc_difference(q_baseline, q_variant, m, image_ids, names: tuple[str, str, str] = ("M", "baseline", "variant"),
-                          seed: int = 0, n_boot: int = 1000, splits: int = 10, n_perm: int = 500) -> PairedAUCDifference:
+                          seed: int = 0, splits: int = 10, n_perm: int = 500) -> PairedAUCDifference:
     """``names``: (M column, baseline column, variant column) for the result's labels."""
     m = np.asarray(m, dtype=np.float64)
     _, codes = id_codes(image_ids)
-    plan = split_plan(codes, seed, 0.2, n_boot, splits)
+    plan = split_plan(codes, seed, 0.2, JACKKNIFE_GROUPS, splits)
     za, zb = _standardise(np.asarray(q_baseline, dtype=np.float64)), _standardise(np.asarray(q_variant, dtype=np.float64))
     signs = (alignment(za, m), alignment(zb, m))
     za, zb = signs[0] * za, signs[1] * zb
@@ -65,8 +65,8 @@ def paired_auc_difference(q_baseline, q_variant, m, image_ids, names: tuple[str,
     null = _null_differences(za, zb, m, plan, swaps)
     p = (1 + int(np.sum(np.abs(null) >= abs(observed) - 1e-12))) / (1 + n_perm)
     return PairedAUCDifference(names[0], names[1], names[2], float(nanmean_rows(auc_a[:, None])[0]), float(nanmean_rows(auc_b[:, None])[0]), observed,
-                               bootstrap_interval(boot_b - boot_a, plan.n_ids), float(p), n_perm, plan.n_ids, int(m.size), len(plan.test),
-                               plan.n_boot, signs)
+                               jackknife_interval(observed, boot_b - boot_a, bounds=(-1.0, 1.0)), float(p), n_perm, plan.n_ids, int(m.size), len(plan.test),
+                               plan.n_replicates, signs)
 
 
 def _null_differences(za, zb, m, plan, swaps: np.ndarray) -> np.ndarray:

@@ -11,14 +11,17 @@ Conventions (stated in every report):
   size this changes nothing (1 pair in 10,000 is within an image); on small sets it removes a bias towards the
   within-image AUC. With one Q the fitted model orders the held-out rows by Q (or by -Q when the slope is
   negative), so the AUC is that of the linear predictor: saturated probabilities of a separated fit cannot tie.
-* Interval: an image-id cluster bootstrap of the whole analysis: each resample draws the image ids with
-  replacement (all variants of an image together), keeps the splits (a drawn id stays on its side), re-decides each
-  split's fitted direction on the resampled training ids and scores the resampled held-out ids; the 95 % CI is the
-  expanded percentile interval (for the number of images) of the resamples' split means. (Pooling each split's own test-set bootstrap, as before,
-  counted the split spread into the interval and was 2.4x too wide.) The CE's resamples keep each split's
-  fitted coefficients (the fit of two coefficients varies far less than the held-out set).
-* Random streams: splits, resamples and permutations each have their own (:mod:`causaliqa.stats.streams`), so
-  more resamples change no point estimate.
+* Interval: a delete-a-group jackknife of the whole analysis over image ids: the ids are dealt into
+  ``JACKKNIFE_GROUPS`` groups (every id its own group when there are fewer), each replicate leaves one group out
+  (all variants of its images) and redoes every split's fitted direction and held-out AUC; the 95 % CI is the
+  estimate +- t_{G-1} times the jackknife standard error, clipped to [0, 1]. Measured by simulation (80 images x 16
+  variants, 400 data sets; tests/test_calibration.py): coverage 0.95, where the image-id cluster bootstrap of the
+  split mean covered 0.92 (its standard error was 7 % short: the held-out AUC is a ratio of pair counts within
+  16-image test sets) and pooling each split's own bootstrap, as before, covered 1.00 at 2.4x the needed width.
+  The CE's replicates keep each split's fitted coefficients (the fit of two coefficients varies far less than the
+  held-out set).
+* Random streams: splits, jackknife groups and permutations each have their own (:mod:`causaliqa.stats.streams`),
+  so changing one count changes no point estimate.
 * Held-out AUCs (a model fitted on other ids) are unbiased under no association; pooled out-of-fold
   predictions are not (they are biased below 0.5), so they are not used.
 
@@ -33,7 +36,7 @@ import numpy as np
 
 from causaliqa.serialize import Serializable
 from causaliqa.stats.logistic import fit_logit_batched, predict_proba
-from causaliqa.stats.metrics import id_resample_counts, resampled_cross_entropy, resampled_mann_whitney, within_id_pairs
+from causaliqa.stats.metrics import resampled_cross_entropy, resampled_mann_whitney, within_id_pairs
 from causaliqa.stats.streams import stream
 
 
@@ -41,8 +44,9 @@ from causaliqa.stats.streams import stream
 class PointwisePredictability(Serializable):
     """Logistic P(M | Q): ``splits`` 80/20 splits by image id; AUC (pairs of different images) and CE held out.
 
-    ``auc_resamples`` (not serialised) holds each bootstrap resample's mean over splits: pairs analysed on the same
-    rows share their resamples, so differences between them are paired."""
+    ``n_replicates``: jackknife replicates behind the intervals. ``auc_resamples`` (not serialised) holds each
+    replicate's mean over splits: pairs analysed on the same rows share their replicates, so differences between
+    them are paired (:func:`jackknife_interval` of the differences)."""
 
     json_exclude = ("auc_resamples",)
 
@@ -53,7 +57,7 @@ class PointwisePredictability(Serializable):
     coef: tuple[float, float]
     n_train: int
     n_test: int
-    n_boot: int
+    n_replicates: int
     splits: int = 1
     auc_sd: float = 0.0
     auc_range: tuple[float, float] = (float("nan"), float("nan"))
@@ -98,6 +102,34 @@ def bootstrap_interval(values: np.ndarray, n_units: int | None = None, level: fl
     return tuple(float(x) for x in np.quantile(finite, [tail, 1 - tail]))
 
 
+JACKKNIFE_GROUPS = 100
+
+
+def jackknife_interval(estimate: float, replicates: np.ndarray, level: float = 0.95,
+                       bounds: tuple[float, float] = (0.0, 1.0)) -> tuple[float, float]:
+    """``estimate`` +- t_{G-1} x the delete-a-group jackknife standard error of its ``replicates`` (G of them, each
+    leaving one group out), clipped to ``bounds``; NaN when fewer than 2 replicates are finite."""
+    from scipy import stats
+
+    reps = np.asarray(replicates, dtype=np.float64)
+    reps = reps[np.isfinite(reps)]
+    g = reps.size
+    if g < 2 or not np.isfinite(estimate):
+        return (float("nan"), float("nan"))
+    se = float(np.sqrt((g - 1) / g * np.sum((reps - reps.mean()) ** 2)))
+    half = float(stats.t.ppf(0.5 + level / 2, g - 1)) * se
+    return (float(max(bounds[0], estimate - half)), float(min(bounds[1], estimate + half)))
+
+
+def jackknife_weights(n_ids: int, groups: int, rng: np.random.Generator) -> np.ndarray:
+    """(ids x G) float32 weights: replicate g gives weight 0 to the ids of group g, 1 to the rest."""
+    g = max(1, min(n_ids, groups))
+    group = rng.permutation(n_ids) % g
+    weights = np.ones((n_ids, g), dtype=np.float32)
+    weights[np.arange(n_ids), group] = 0.0
+    return weights
+
+
 def id_codes(values) -> tuple[np.ndarray, np.ndarray]:
     """(sorted unique values, code of each value): ``np.unique(values, return_inverse=True)``, fast for strings and
     free for codes that are already dense (0..G-1, each used)."""
@@ -114,8 +146,8 @@ def id_codes(values) -> tuple[np.ndarray, np.ndarray]:
 class SplitPlan:
     """The point-wise procedure's random draws for one set of image ids, shared by every (M, Q) pair on those ids:
     the row codes, each split's held-out rows (mask), held-out ids and each held-out row's position among them, and
-    the bootstrap's id draw counts (ids x resamples, float32: small integers, exact). Splits and resamples come from
-    their own streams, so ``n_boot`` does not change the splits."""
+    the jackknife's id weights (ids x replicates, float32 0/1; :func:`jackknife_weights`). Splits and jackknife
+    groups come from their own streams."""
 
     n_ids: int
     seed: int
@@ -126,7 +158,7 @@ class SplitPlan:
     counts_t: np.ndarray
 
     @property
-    def n_boot(self) -> int:
+    def n_replicates(self) -> int:
         return int(self.counts_t.shape[1])
 
 
@@ -143,8 +175,10 @@ def balanced_splits(n_ids: int, splits: int, test_fraction: float, rng: np.rando
     return out[:splits]
 
 
-def split_plan(codes: np.ndarray, seed: int = 0, test_fraction: float = 0.2, n_boot: int = 1000, splits: int = 10) -> SplitPlan:
-    """Draw ``splits`` 80/20 splits of the ids in ``codes`` (dense 0..n-1) and ``n_boot`` id resamples."""
+def split_plan(codes: np.ndarray, seed: int = 0, test_fraction: float = 0.2, groups: int = JACKKNIFE_GROUPS,
+               splits: int = 10) -> SplitPlan:
+    """Draw ``splits`` 80/20 splits of the ids in ``codes`` (dense 0..n-1) and deal the ids into ``groups``
+    jackknife groups."""
     codes = np.asarray(codes, dtype=np.int64)
     n_ids = int(codes.max()) + 1 if codes.size else 0
     test, test_ids, local = [], [], []
@@ -156,13 +190,12 @@ def split_plan(codes: np.ndarray, seed: int = 0, test_fraction: float = 0.2, n_b
         test.append(is_test)
         test_ids.append(ids)
         local.append(position[codes[is_test]])
-    counts = id_resample_counts(n_ids, n_boot, stream(seed, "resamples"))
     return SplitPlan(n_ids, seed, codes, tuple(test), tuple(test_ids), tuple(local),
-                     np.ascontiguousarray(counts.T, dtype=np.float32))
+                     jackknife_weights(n_ids, groups, stream(seed, "jackknife")))
 
 
-def pointwise_predictability(q, m, image_ids, seed: int = 0, test_fraction: float = 0.2, n_boot: int = 1000,
-                             splits: int = 10, plan: SplitPlan | None = None, q_orders: list | None = None) -> PointwisePredictability:
+def pointwise_predictability(q, m, image_ids, seed: int = 0, test_fraction: float = 0.2, splits: int = 10,
+                             plan: SplitPlan | None = None, q_orders: list | None = None) -> PointwisePredictability:
     """The paper's 80/20 split by image id, repeated ``splits`` times (see the module docstring).
 
     ``plan`` (from :func:`split_plan` on the same ids, seed and sizes) skips drawing; the result is the same.
@@ -172,16 +205,17 @@ def pointwise_predictability(q, m, image_ids, seed: int = 0, test_fraction: floa
     q = _standardise(np.asarray(q, dtype=np.float64))
     m = np.asarray(m, dtype=np.float64)
     if plan is None:
-        plan = split_plan(id_codes(image_ids)[1], seed, test_fraction, n_boot, splits)
+        plan = split_plan(id_codes(image_ids)[1], seed, test_fraction, JACKKNIFE_GROUPS, splits)
     run = held_out_splits(q, m, plan, [] if q_orders is None else q_orders)
     finite = run.auc[np.isfinite(run.auc)]
     boot_auc, boot_ce = nanmean_rows(run.auc_boot), nanmean_rows(run.ce_boot)
     coef = np.mean(run.coef, axis=0)
     n_test = int(plan.test[0].sum())
+    auc = float(np.mean(finite)) if finite.size else float("nan")
+    ce = float(np.nanmean(run.ce)) if np.isfinite(run.ce).any() else float("nan")
     return PointwisePredictability(
-        float(np.mean(finite)) if finite.size else float("nan"), bootstrap_interval(boot_auc, plan.n_ids),
-        float(np.nanmean(run.ce)) if np.isfinite(run.ce).any() else float("nan"), bootstrap_interval(boot_ce, plan.n_ids),
-        (float(coef[0]), float(coef[1])), q.size - n_test, n_test, plan.n_boot, len(plan.test),
+        auc, jackknife_interval(auc, boot_auc), ce, jackknife_interval(ce, boot_ce, bounds=(0.0, np.inf)),
+        (float(coef[0]), float(coef[1])), q.size - n_test, n_test, plan.n_replicates, len(plan.test),
         float(np.std(finite)) if finite.size else float("nan"),
         (float(finite.min()), float(finite.max())) if finite.size else (float("nan"), float("nan")), plan.n_ids, boot_auc)
 
@@ -227,7 +261,7 @@ def held_out_splits(z: np.ndarray, m: np.ndarray, plan: SplitPlan, q_orders: lis
         z_test, m_test = z[is_test], m[is_test]
         if len(q_orders) <= split:
             q_orders.append(np.argsort(z_test, kind="stable"))
-        weights = np.empty((ids.size, plan.n_boot + 1), dtype=np.float32)  # column 0: the held-out set itself
+        weights = np.empty((ids.size, plan.n_replicates + 1), dtype=np.float32)  # column 0: the held-out set itself
         weights[:, 0] = 1.0
         weights[:, 1:] = plan.counts_t[ids]
         num, pos, neg = resampled_mann_whitney(m_test, z_test, local, weights, order=q_orders[split])
@@ -287,7 +321,7 @@ def id_permutations(n_ids: int, n_perm: int, seed: int) -> np.ndarray:
     return np.stack([rng.permutation(n_ids) for _ in range(n_perm)]) if n_perm else np.zeros((0, n_ids), dtype=np.int64)
 
 
-def permutation_null(q, m, image_ids, seed: int = 0, n_perm: int = 200, splits: int = 10, n_boot: int = 1000,
+def permutation_null(q, m, image_ids, seed: int = 0, n_perm: int = 200, splits: int = 10,
                      plan: SplitPlan | None = None, permutations: np.ndarray | None = None) -> NullBand:
     """The point-wise AUC (mean over the analysis's own splits) with M permuted across image ids, ``n_perm`` times.
 
@@ -300,7 +334,7 @@ def permutation_null(q, m, image_ids, seed: int = 0, n_perm: int = 200, splits: 
     q = _standardise(np.asarray(q, dtype=np.float64))
     m = np.asarray(m, dtype=np.float64)
     _, codes = id_codes(image_ids)
-    plan = plan or split_plan(codes, seed, 0.2, n_boot, splits)
+    plan = plan or split_plan(codes, seed, 0.2, JACKKNIFE_GROUPS, splits)
     perms = id_permutations(plan.n_ids, n_perm, seed) if permutations is None else permutations
     one_row_each = bool(np.all(np.bincount(codes) == 1))
     if one_row_each:  # a mixture: one gather for every permutation
