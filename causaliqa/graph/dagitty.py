@@ -437,7 +437,7 @@ def to_dagitty(graph: CausalGraph) -> str:
             attrs.append(f'cid="{n}"')
         if n in graph.layout:
             x, y = graph.layout[n]
-            attrs.append(f'pos="{_number(x)},{_number(-y)}"')
+            attrs.append(f'pos="{_number(x + 0.0)},{_number(-y + 0.0)}"')
         name = _name(names[n], where)
         lines.append(f"{name} [{','.join(attrs)}]" if attrs else name)
     lines += [f"{_name(names[a], where)} -> {_name(names[b], where)}" for a, b in graph.edges]
