@@ -65,12 +65,14 @@ def test_imagenet_c_layout(tmp_path):
         read_imagenet_c(tmp_path / "inc", labels, ["fog"], [3])
 
 
-def test_wnid_subfolders_need_mapping(tmp_path):
+def test_wnid_subfolders_need_mapping_for_labels(tmp_path):
+    from causaliqa.data.datasets import UNLABELLED
+
     for wnid in ("n01", "n02"):
         (tmp_path / "val" / wnid).mkdir(parents=True)
         Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "val" / wnid / f"{wnid}_a.JPEG")
-    with pytest.raises(CausaliqaError, match="expected 1000 wnid folders, or a CSV with columns wnid,label, got 2 folders"):
-        read_imagenet_val(tmp_path / "val", None)
+    # no mapping and not the 1000 ImageNet folders: the images are read unlabelled (scores need no labels)
+    assert {r.label for r in read_imagenet_val(tmp_path / "val", None)} == {UNLABELLED}
     mapping = tmp_path / "map.csv"
     mapping.write_text("file,label,wnid\nx,5,n01\ny,9,n02\n")
     records = read_imagenet_val(tmp_path / "val", mapping)

@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+import numpy as np
 import yaml
 from typer.testing import CliRunner
 
@@ -67,13 +68,13 @@ def test_experiment_errors_are_one_line(tmp_path, changes, message):
 def test_variables_overrides_and_relative_paths(tmp_path, monkeypatch):
     monkeypatch.setenv("CAUSALIQA_TEST_DATA", "/data/val")
     path = write_experiment(tmp_path, images="${CAUSALIQA_TEST_DATA}/images", out="runs/${CAUSALIQA_TEST_MISSING:-default}")
-    exp = load_experiment(path, ["dataset.limit=3", "analyses.ci_tests.alpha=0.01"])
+    exp = load_experiment(path, ["dataset.limit=3", "analyses.ci_tests.alpha=0.01"], require_data=False)
     assert exp.spec.dataset.images == "/data/val/images" and exp.spec.dataset.limit == 3
     assert exp.out == tmp_path / "runs" / "default" and exp.spec.analyses.ci_tests.alpha == 0.01
     assert exp.columns("Q") == ["tv.score", "iqa:piqe.score", "efficientnet_lite1.max_prob"]
     assert exp.kinds()["efficientnet_lite0.correct"] == "binary" and exp.kinds()["label"] == "categorical"
     with pytest.raises(CausaliqaError, match="--set: expected KEY=VALUE"):
-        load_experiment(path, ["dataset.limit"])
+        load_experiment(path, ["dataset.limit"], require_data=False)
 
 
 def test_cli_run_reports_user_errors(tmp_path):
@@ -81,7 +82,7 @@ def test_cli_run_reports_user_errors(tmp_path):
     result = runner.invoke(app, ["run", str(path)])
     assert result.exit_code == 2 and result.output.startswith("error: ") and "Traceback" not in result.output
     result = runner.invoke(app, ["analyze", str(write_experiment(tmp_path))])
-    assert result.exit_code == 2 and "expected a score store folder (made by `causaliqa score` or `causaliqa run`), got no such folder" in result.output
+    assert result.exit_code == 2 and "dataset.images: expected an existing image folder, got " in result.output
 
 
 @pytest.mark.slow
@@ -154,6 +155,71 @@ def test_fallback_images_when_the_data_are_absent(tmp_path):
 @pytest.mark.parametrize("path", sorted((ROOT / "experiments").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_experiments_validate(path):
     """Every shipped experiment binds real estimators to nodes of its graphs (no weights are loaded)."""
-    exp = load_experiment(path)
+    exp = load_experiment(path, require_data=False)
     assert exp.columns("Q") and exp.columns("M") and exp.graphs
     assert all(b.kind == "binary" for b in [exp.bindings["M"]])
+
+
+def test_a_mistyped_image_path_is_an_error_not_stand_in_data(tmp_path):
+    """Before, a missing folder silently became 5 scikit-image photographs and the report said 'ImageNet-val'."""
+    result = runner.invoke(app, ["run", str(ROOT / "experiments/demo.yaml"), "--set", "dataset.images=/no/such/images"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "dataset.images: expected an existing image folder (or `causaliqa run --stand-in` for the offline stand-in photographs), got /no/such/images: no such folder" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_command_line_paths_are_relative_to_the_current_folder(tmp_path, monkeypatch):
+    (tmp_path / "exp").mkdir()
+    path = write_experiment(tmp_path / "exp", images=str(tmp_path / "data" / "images"))
+    monkeypatch.chdir(tmp_path)
+    exp = load_experiment(path, ["out=myrun", "dataset.images=data/images"], report="reports/a", require_data=False)
+    assert exp.out == tmp_path / "myrun" and exp.report_dir == tmp_path / "reports" / "a"
+    assert exp.spec.dataset.images == str(tmp_path / "data" / "images")
+    assert load_experiment(path, require_data=False).out == tmp_path / "exp" / "run"  # the file's own paths: relative to the file
+    exp = load_experiment(path, out=str(tmp_path / "abs"), require_data=False)
+    assert exp.out == tmp_path / "abs"
+
+
+def test_shipped_experiments_have_their_own_stores():
+    outs = [load_experiment(p, require_data=False).out for p in sorted((ROOT / "experiments").glob("*.yaml"))]
+    assert len(set(outs)) == len(outs)
+
+
+@pytest.mark.slow
+def test_stand_in_data_only_when_asked_and_said_everywhere(tmp_path):
+    """`run --stand-in` on an experiment with fallback: skimage and no images: its own store, the report's first line
+    and every result figure say so."""
+    result = runner.invoke(app, ["run", str(ROOT / "experiments/demo.yaml"), "--set", "dataset.images=/no/such/images",
+                                 "--set", "dataset.labels=/no/such.csv", "--set", "dataset.mixtures=null", "--stand-in",
+                                 "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "run-stand-in"
+    report = (out / "report.md").read_text()
+    first = report.split("\n\n")[1]
+    assert first.startswith("STAND-IN DATA: /no/such/images was not found, so this run used the 5 photographs scikit-image installs")
+    assert not (tmp_path / "run").exists() and "no statement here is about ImageNet" in result.output
+    from PIL import Image
+
+    for png in (out / "figures").glob("accuracy_vs_quality*.png"):
+        with Image.open(png) as img:  # the banner is drawn in firebrick above the panels
+            pixels = np.asarray(img.convert("RGB"))[: img.size[1] // 10]
+            assert ((abs(pixels[..., 0].astype(int) - 178) < 30) & (pixels[..., 1] < 60) & (pixels[..., 2] < 60)).any()
+
+
+@pytest.mark.slow
+def test_scoring_without_labels_keeps_scores_and_refuses_correctness(tmp_path, imagenet_val):
+    import pandas as pd
+    import shutil
+
+    folder = tmp_path / "new"
+    folder.mkdir()
+    for p in sorted((imagenet_val / "images").iterdir())[:3]:
+        shutil.copy(p, folder / p.name)
+    result = runner.invoke(app, ["score", "--images", str(folder), "-e", "tv", "-e", "efficientnet_lite0:max_prob", "--out", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_parquet(tmp_path / "s" / "parts") if (tmp_path / "s" / "parts").is_dir() and any((tmp_path / "s" / "parts").iterdir()) \
+        else pd.read_parquet(tmp_path / "s" / "scores.parquet")
+    assert set(frame["label"]) == {-1} and frame["tv.score"].notna().all()
+    result = runner.invoke(app, ["score", "--images", str(folder), "-e", "efficientnet_lite0:correct", "--out", str(tmp_path / "t")])
+    assert result.exit_code == 2 and "--labels: expected labels for the images, which efficientnet_lite0.correct compare(s)" in result.output
+    assert not (tmp_path / "t").exists()

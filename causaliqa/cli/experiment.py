@@ -24,7 +24,9 @@ def analyze(
     mixtures: Annotated[bool, typer.Option(help="Analyse the store's mixtures (mixtures.parquet) when it has them.")] = True,
     progress: Annotated[bool, typer.Option(help="A progress bar per analysis stage (on stderr).")] = True,
     json_out: Annotated[Optional[Path], typer.Option("--json-out", help="Also write all results as JSON here.")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="With an experiment: override a field, e.g. out=runs/a.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="With an experiment: override a field, e.g. analyses.splits=20.")] = None,
+    out: Annotated[Optional[str], typer.Option("--out", help="With an experiment: the store to read (default: the file's out:).")] = None,
+    report: Annotated[Optional[str], typer.Option("--report", help="With an experiment: where the report goes (default: the file's report:, else the store).")] = None,
 ) -> None:
     """Re-analyse without scoring: group-wise KRCC/SRCC/PLCC with bootstrap CIs, point-wise AUC/CE, per-label and per-image CV,
     and the store's mixtures (paper §6.3). Prints the seconds each stage took.
@@ -32,14 +34,19 @@ def analyze(
     \b
     causaliqa analyze out/demo --m efficientnet_lite0.correct --q iqa:piqe.score
     causaliqa analyze experiments/demo.yaml      # also CI tests, verdicts and the report
+    causaliqa analyze experiments/demo.yaml --out myrun --report myrun/report
+
+    Paths on the command line are relative to the current folder; paths inside an experiment file, to the file.
     """
     from causaliqa.analysis import analyse_store
     from causaliqa.atomic import write_json_atomic
     from causaliqa.cli.present import check_output_file, store_analysis_lines
 
     if Path(store).suffix in (".yaml", ".yml"):
-        _run_and_print(Path(store), set_ or [], score=False)
+        _run_and_print(Path(store), set_ or [], score=False, out=out, report=report)
         return
+    if out or report or set_:
+        raise CausaliqaError("causaliqa analyze", "--out/--report/--set", "an experiment file as the first argument (with a store folder, the store is the argument)", store)
     from causaliqa.scoring.store import require_store
 
     store = require_store(store)
@@ -74,12 +81,15 @@ def _power_table(truth, against, images: str, sims: int, seed: int, alpha: float
     typer.echo(format_table(["images", "variants", *[g.name for g in against]], rows))
 
 
-def _run_and_print(experiment: Path, overrides: list[str], score: bool = True, **scoring) -> None:
+def _run_and_print(experiment: Path, overrides: list[str], score: bool = True, out=None, report=None, stand_in: bool = False,
+                   **scoring) -> None:
     from causaliqa.experiment.config import load_experiment
     from causaliqa.experiment.run import run_experiment
     from causaliqa.cli.present import experiment_summary
 
-    exp = load_experiment(experiment, overrides)
+    exp = load_experiment(experiment, overrides, out=out, report=report, stand_in=stand_in)
+    if exp.stand_in:
+        typer.echo(f"warning: {exp.stand_in}", err=True)
     results, files = run_experiment(exp, score=score, **scoring)
     typer.echo("\n".join(experiment_summary(results)))
     typer.echo(f"\nreport: {files['html']}  (also {files['markdown'].name}, {files['results'].name}, figures/)")
@@ -94,14 +104,22 @@ def run(
     device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or cuda:N (overrides scoring.device).")] = None,
     workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding/corruption worker processes.")] = None,
     rescore: Annotated[bool, typer.Option("--rescore", help="Re-score stored values whose inputs or estimators changed instead of stopping.")] = False,
+    out: Annotated[Optional[str], typer.Option("--out", help="Store folder for the scores (default: the file's out:).")] = None,
+    report: Annotated[Optional[str], typer.Option("--report", help="Report folder (default: the file's report:, else the store folder).")] = None,
+    stand_in: Annotated[bool, typer.Option("--stand-in", help="If the images are missing, run on scikit-image's 5 photographs (experiments with fallback: skimage; illustrative only, and the report says so).")] = False,
 ) -> None:
     """Run an experiment: score (reusing the store), the paper's analyses, CI tests per graph, report.
 
+    Paths on the command line (--out, --report, --set dataset.images=...) are relative to the current folder;
+    paths inside the experiment file are relative to the file. A missing image folder is an error.
+
     \b
     causaliqa run experiments/demo.yaml
+    causaliqa run experiments/demo.yaml --set dataset.images=my_images --set dataset.labels=my_labels.csv --out myrun
     causaliqa run experiments/table1_nr_iqa.yaml --set dataset.images=/data/imagenet-c --device cuda
     """
-    _run_and_print(experiment, set_ or [], batch_size=batch_size, device=device, workers=workers, rescore=rescore)
+    _run_and_print(experiment, set_ or [], batch_size=batch_size, device=device, workers=workers, rescore=rescore, out=out,
+                   report=report, stand_in=stand_in)
 
 
 @app.command()
@@ -177,7 +195,7 @@ def demo(
 
     results = check_claims([load_graph(p) for p in graph_files([graphs])])
     typer.echo(f"theory: {sum(r.ok for r in results)} of {len(results)} claims of the graphs in {graphs}/ hold (causaliqa check {graphs}/)\n")
-    _run_and_print(experiment, [], rescore=True)
+    _run_and_print(experiment, [], rescore=True, stand_in=True)
     if not all(r.ok for r in results):
         raise typer.Exit(1)
 

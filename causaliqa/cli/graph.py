@@ -198,8 +198,14 @@ def draw(
     graph: Annotated[Path, typer.Argument(help="Graph file, or a folder to draw every graph in it.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output file (.svg .pdf .png .tex .dot .mmd) or, for a folder, an output folder.")],
     fmt: Annotated[str, typer.Option("--format", help="With a folder: suffix of the files written.")] = "svg",
+    highlight: Annotated[Optional[str], typer.Option("--highlight", help="A query such as 'Q _||_ M | X': its open paths in red, its conditioning set with a thick border.")] = None,
 ) -> None:
-    """Draw a graph in the paper's style, or write it as TikZ, Graphviz dot or Mermaid."""
+    """Draw a graph in the paper's style, or write it as TikZ, Graphviz dot or Mermaid.
+
+    \b
+    causaliqa draw graphs/shared_features.yaml -o shared.png --highlight "Q _||_ M | X"
+    causaliqa draw graphs/ -o figures/ --format pdf
+    """
     from causaliqa.draw import draw_graph
     from causaliqa.graph import graph_files
 
@@ -207,8 +213,8 @@ def draw(
         out.mkdir(parents=True, exist_ok=True)
         for path in graph_files([graph]):
             g = read_graph(path)
-            typer.echo(draw_graph(g, out / f"{g.name}.{fmt.lstrip('.')}"))
+            typer.echo(draw_graph(g, out / f"{g.name}.{fmt.lstrip('.')}", highlight=highlight))
         return
-    typer.echo(draw_graph(read_graph(graph), out))
+    typer.echo(draw_graph(read_graph(graph), out, highlight=highlight))
 
 

@@ -15,6 +15,9 @@ def paper_table(pairs, short: bool = False, conditioning: bool = False) -> str:
 
 def mixture_text(mix) -> str:
     """mAUC over p_c against its own no-association band, and how many p_c values leave theirs."""
+    if mix.mean_auc != mix.mean_auc:
+        return (f"not estimable over {len(mix.fractions)} fractions (no held-out AUC: a mixture holds one variant per image, "
+                "and a held-out AUC needs at least 10 images with both outcomes)")
     band = (f" (no-association band of the mean [{mix.mean_null.low:.3f}, {mix.mean_null.high:.3f}])" if mix.mean_null else "")
     scored = sum(1 for n in mix.nulls if n is not None)
     outside = f"; {mix.outside_null} of {scored} p_c outside their own band" if scored else ""
@@ -54,7 +57,8 @@ def experiment_summary(results) -> list[str]:
     """What `causaliqa run` prints: the paper's table, mixtures, the verdict per graph and per reading, interventions."""
     from causaliqa.report.findings import consistency_sentences, consistency_table, graph_state, has_column_verdicts, intervention_table
 
-    lines = [f"{results.experiment.name}: {results.n_rows} scored variants", "", paper_table(results.pairs, short=True, conditioning=True)]
+    lines = ([results.experiment.stand_in, ""] if results.experiment.stand_in else [])
+    lines += [f"{results.experiment.name}: {results.n_rows} scored variants", "", paper_table(results.pairs, short=True, conditioning=True)]
     lines += ranking_lines(results.rankings)
     if results.mixtures:
         lines += ["", "mild-corruption mixtures:"] + [f"  {short_name(m.q)}: {mixture_text(m)}" for m in results.mixtures]

@@ -32,7 +32,7 @@ def score(
     severities: Annotated[str, typer.Option(help="Severities: 1-5, or 1,3,5.")] = "1-5",
     limit: Annotated[Optional[int], typer.Option(help="Only the first N image ids.")] = None,
     estimator: Annotated[Optional[list[str]], typer.Option("--estimator", "-e", help="ESTIMATOR[:OUTPUT], repeatable (see `causaliqa estimators`).")] = None,
-    out: Annotated[str, typer.Option(help="Store folder (Parquet), or a file:// URI; on a cluster, a folder every node sees.")] = "scores",
+    out: Annotated[Optional[str], typer.Option(help="Store folder (Parquet), or a file:// URI; on a cluster, a folder every node sees (default: scores; with an experiment, its out:).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Images per forward pass (default: 4 on CPU, 256 on CUDA).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding/corruption worker processes (default: half the cores).")] = None,
@@ -48,6 +48,12 @@ def score(
 
     Holds the store's writer lock; Ctrl-C keeps what was scored. Every estimator's weights load before the
     first image; a stored value whose input or estimator changed stops the run (or is re-scored with --rescore).
+    Without --labels the rows are stored unlabelled (label -1): quality scores and confidences need no labels,
+    correctness (:correct) does.
+
+    \b
+    causaliqa score --images my_images -e tv -e efficientnet_lite0:max_prob --out my_scores
+    causaliqa score --images val --labels val.csv --corruptions fog --severities 1,3 -e efficientnet_lite0:correct
     """
     ray = {"backend": backend, "address": address, "actors": actors, "cpus_per_actor": cpus_per_actor}
     summary = score_command(experiment, images, labels, imagenet_c, corruptions, severities, limit, estimator or [], out,
@@ -111,7 +117,7 @@ def score_command(experiment, images, labels, imagenet_c, corruptions, severitie
     from causaliqa.data.datasets import DatasetSpec, build_records, parse_severities
     from causaliqa.scoring.bindings import make_bindings
     from causaliqa.scoring.ray_backend import RayOptions, check_backend
-    from causaliqa.scoring.run import resolve_device, score_images
+    from causaliqa.scoring.run import require_labels, resolve_device, score_images
     from causaliqa.scoring.store import check_store_path
     from causaliqa.yamlio import validate_model
 
@@ -119,7 +125,7 @@ def score_command(experiment, images, labels, imagenet_c, corruptions, severitie
         from causaliqa.experiment.config import load_experiment
         from causaliqa.experiment.run import score_experiment
 
-        return score_experiment(load_experiment(experiment), batch_size=batch_size, device=device, workers=workers,
+        return score_experiment(load_experiment(experiment, out=out), batch_size=batch_size, device=device, workers=workers,
                                 rescore=rescore, ray=ray)
     if images is None:
         raise CausaliqaError("causaliqa score", "--images", "an image folder (or an experiment file)", "nothing")
@@ -134,8 +140,9 @@ def score_command(experiment, images, labels, imagenet_c, corruptions, severitie
     backend = (ray or {}).get("backend") or "local"
     check_backend(backend, options.address)
     resolve_device(device, here=backend == "local")
-    out = check_store_path(out)
+    out = check_store_path(out or "scores")
     bindings = make_bindings(estimators)  # validate names before walking the images
     records, members = build_records(spec, "causaliqa score")
+    require_labels(records, bindings, "causaliqa score")
     return score_images(records, bindings, Path(out), batch_size=batch_size, device=device, workers=workers,
                         part_size=part_size, mixtures=members, rescore=rescore, backend=backend, ray=options)

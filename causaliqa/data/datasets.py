@@ -20,13 +20,14 @@ from causaliqa.data.corrupt import CORRUPTIONS, SEVERITIES
 from causaliqa.errors import CausaliqaError, CausaliqaWarning
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp", ".webp")
+UNLABELLED = -1  # an image scored without a labels file: stored with label -1 (quality scores and confidences need none)
 
 
 @dataclass(frozen=True)
 class ImageRecord:
     image_id: str
     path: str
-    label: int
+    label: int  # 0-999, or UNLABELLED
     corruption: str = "clean"
     severity: int = 0
     generated: bool = True  # False: the file on disk is already the variant (ImageNet-C)
@@ -187,15 +188,16 @@ def report_unlabelled(missing: list[str], total: int, labels: Path, strict: bool
 
 # ---- readers ------------------------------------------------------------------------------------
 def read_imagenet_val(images: Path, labels: Path | None, limit: int | None = None, strict_labels: bool = False) -> list[ImageRecord]:
-    """A flat folder plus a labels file, or wnid sub-folders (labels from a wnid,label CSV or sorted wnids)."""
+    """A flat folder plus a labels file, or wnid sub-folders (labels from a wnid,label CSV or the 1000 sorted wnids).
+    Without a labels file (and not the 1000 ImageNet class folders) every image is UNLABELLED."""
     if not images.is_dir():
         raise CausaliqaError(str(images), None, "a folder of images", "no such folder" if not images.exists() else "a file")
     by_file, by_wnid = read_labels(labels) if labels else ({}, {})
     files = _image_files(images)
     records = []
-    if files:
-        if not labels:
-            raise CausaliqaError(str(images), "labels", "a labels file for a flat image folder", "none")
+    if files and not labels:  # no labels: every image unlabelled (scores and confidences need none)
+        records = [ImageRecord(p.stem, str(p), UNLABELLED) for p in files]
+    elif files:
         records = [ImageRecord(p.stem, str(p), by_file[p.stem]) for p in files if p.stem in by_file]
         if not records:
             raise CausaliqaError(str(labels), None, f"labels for the images in {images}", "no matching file names")
@@ -204,7 +206,7 @@ def read_imagenet_val(images: Path, labels: Path | None, limit: int | None = Non
         wnids = sorted(d.name for d in images.iterdir() if d.is_dir())
         if not wnids:
             raise CausaliqaError(str(images), None, f"image files ({', '.join(IMAGE_SUFFIXES)}) or wnid sub-folders", "an empty folder")
-        mapping = by_wnid or _sorted_wnid_labels(wnids, images)
+        mapping = by_wnid or (_sorted_wnid_labels(wnids, images) if len(wnids) == 1000 or labels else dict.fromkeys(wnids, UNLABELLED))
         for wnid in wnids:
             if wnid not in mapping:
                 raise CausaliqaError(str(labels or images), "wnid", "a label for every class folder", repr(wnid))

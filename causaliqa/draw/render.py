@@ -21,8 +21,11 @@ FORMATS = FIGURE_FORMATS + TEXT_FORMATS
 MAX_FIGURE_NODES = 120  # beyond this a drawn DAG is unreadable: write .dot and let Graphviz lay it out
 
 
-def draw_graph(graph: CausalGraph, path: str | Path, dpi: int = 150) -> Path:
-    """Write ``graph`` to ``path``; the suffix picks the format. Written atomically."""
+def draw_graph(graph: CausalGraph, path: str | Path, dpi: int = 150, highlight: str | None = None) -> Path:
+    """Write ``graph`` to ``path``; the suffix picks the format. Written atomically.
+
+    ``highlight`` (a query such as ``"Q _||_ M | X"``, drawn figures only): the edges of the query's open paths in
+    red, its two sides in red and its conditioning set with a thick border, and the verdict under the title."""
     from causaliqa.atomic import atomic_path
 
     path = Path(path)
@@ -34,11 +37,14 @@ def draw_graph(graph: CausalGraph, path: str | Path, dpi: int = 150) -> Path:
     if suffix in FIGURE_FORMATS and len(graph.nodes) > MAX_FIGURE_NODES:
         raise CausaliqaError(str(path), None, f"a graph of at most {MAX_FIGURE_NODES} nodes for a drawn figure "
                              "(write .dot and lay it out with Graphviz: dot -Tsvg)", f"{len(graph.nodes)} nodes")
+    if highlight is not None and suffix not in FIGURE_FORMATS:
+        raise CausaliqaError(str(path), "--highlight", f"a drawn figure ({' '.join(FIGURE_FORMATS)})", repr(suffix))
+    judgement = graph.is_separated(highlight, max_paths=10_000) if highlight is not None else None
     if suffix in FIGURE_FORMATS:
         _check_math(graph)
     with atomic_path(path) as tmp:
         if suffix in FIGURE_FORMATS:
-            _draw_matplotlib(graph, tmp, suffix[1:], dpi)
+            _draw_matplotlib(graph, tmp, suffix[1:], dpi, judgement)
         else:
             text = {".tex": to_tikz, ".dot": to_dot, ".mmd": to_mermaid}[suffix](graph)
             tmp.write_text(text, encoding="utf-8")
@@ -59,7 +65,38 @@ def _check_math(graph: CausalGraph) -> None:
                                      f"{node.math!r} ({str(err).splitlines()[-1].strip()})") from None
 
 
-def _draw_matplotlib(graph: CausalGraph, out: Path, fmt: str, dpi: int) -> None:
+def _clearance(start, end, bend: float, others) -> float:
+    """Smallest distance from any of ``others`` to the edge drawn from ``start`` to ``end`` with matplotlib's
+    ``arc3,rad=bend`` (a quadratic Bezier curve whose control point is ``bend`` times the chord away, sideways)."""
+    import numpy as np
+
+    a, b = np.asarray(start, dtype=float), np.asarray(end, dtype=float)
+    mid, chord = (a + b) / 2, b - a
+    control = mid + bend * np.array([chord[1], -chord[0]])
+    t = np.linspace(0.08, 0.92, 60)[:, None]
+    curve = (1 - t) ** 2 * a + 2 * t * (1 - t) * control + t ** 2 * b
+    if not others:
+        return float("inf")
+    return float(min(np.min(np.hypot(*(curve - np.asarray(o)).T)) for o in others))
+
+
+def edge_bends(pos: dict, edges, radius: float) -> dict:
+    """A bend for every edge: straight unless the straight line passes within 1.4 radii of another node; then the
+    smallest bend (either side) that keeps every other node clear."""
+    bends = {}
+    for a, b in edges:
+        others = [xy for n, xy in pos.items() if n not in (a, b)]
+        bends[a, b] = 0.0
+        if _clearance(pos[a], pos[b], 0.0, others) >= 1.4 * radius:
+            continue
+        options = [r * side for r in (0.15, 0.25, 0.35, 0.5, 0.7) for side in (1, -1)]
+        best = max(options, key=lambda r: (_clearance(pos[a], pos[b], r, others) >= 1.4 * radius, -abs(r),
+                                           _clearance(pos[a], pos[b], r, others)))
+        bends[a, b] = best
+    return bends
+
+
+def _draw_matplotlib(graph: CausalGraph, out: Path, fmt: str, dpi: int, judgement=None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -74,9 +111,17 @@ def _draw_matplotlib(graph: CausalGraph, out: Path, fmt: str, dpi: int) -> None:
     height = max(ys) - min(ys) + 1.8
     fig, ax = plt.subplots(figsize=(1.3 * width + 0.5, 1.1 * height + 0.6))
     radius = 0.22
+    hot_edges, sides, given = set(), set(), set()
+    if judgement is not None:
+        for path in judgement.open_paths:
+            hot_edges |= {frozenset(pair) for pair in zip(path.nodes, path.nodes[1:])}
+        sides, given = set(judgement.left | judgement.right), set(judgement.given)
+    bends = edge_bends(pos, graph.edges, radius)
     for a, b in graph.edges:
+        hot = frozenset((a, b)) in hot_edges
         ax.add_patch(
-            FancyArrowPatch(pos[a], pos[b], arrowstyle="-|>", mutation_scale=14, lw=1.3, color="black",
+            FancyArrowPatch(pos[a], pos[b], arrowstyle="-|>", mutation_scale=14, lw=2.2 if hot else 1.3,
+                            color="firebrick" if hot else "black", connectionstyle=f"arc3,rad={bends[a, b]}",
                             shrinkA=radius * 72 * 1.25, shrinkB=radius * 72 * 1.25, zorder=1)
         )
     for n, node in graph.nodes.items():
@@ -86,7 +131,8 @@ def _draw_matplotlib(graph: CausalGraph, out: Path, fmt: str, dpi: int) -> None:
             patch = plt.Rectangle((x - radius, y - radius), 2 * radius, 2 * radius)
         else:
             patch = plt.Circle((x, y), radius)
-        patch.set(facecolor=style["face"], edgecolor="black", linestyle=style["line"], linewidth=1.4, hatch=style["hatch"], zorder=2)
+        patch.set(facecolor=style["face"], edgecolor="firebrick" if n in sides else "black", linestyle=style["line"],
+                  linewidth=3.0 if n in given or n in sides else 1.4, hatch=style["hatch"], zorder=2)
         ax.add_patch(patch)
         if node.math:
             ax.text(x, y, f"${node.math}$", ha="center", va="center", fontsize=13, zorder=3)
@@ -102,7 +148,14 @@ def _draw_matplotlib(graph: CausalGraph, out: Path, fmt: str, dpi: int) -> None:
     ]
     if handles:
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles), frameon=False, fontsize=8)
-    ax.set_title(graph.title or graph.name, fontsize=11, parse_math=False)
+    title = graph.title or graph.name
+    if judgement is not None:
+        from causaliqa.graph.query import Query
+
+        query = Query(judgement.left, judgement.right, judgement.given)
+        verdict = "separated" if judgement.separated else f"NOT separated: {len(judgement.open_paths)} open path(s) in red"
+        title += f"\n{query}  ->  {verdict}"
+    ax.set_title(title, fontsize=11, parse_math=False)
     ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
     ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
     ax.set_aspect("equal")

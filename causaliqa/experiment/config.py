@@ -1,9 +1,10 @@
 """Experiment files: graphs + dataset + node bindings + analyses, validated against the graphs.
 
-Relative paths (graphs, images, labels, out, estimator weight files after ``@``) are relative to the
-experiment file's folder. ``${VAR}`` and ``${VAR:-default}`` in any string are replaced from the
-environment, so data locations can stay out of the file; ``--set dataset.images=/data/val`` on the
-command line overrides any field.
+Relative paths inside the file (graphs, images, labels, out, report, estimator weight files after ``@``) are
+relative to the experiment file's folder. ``${VAR}`` and ``${VAR:-default}`` in any string are replaced from the
+environment, so data locations can stay out of the file. On the command line, ``--set dataset.images=/data/val``
+overrides any field, and a path given there (``--set``, ``--out``, ``--report``) is relative to the current folder,
+as every command-line path is.
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ class Experiment:
     graphs: tuple[CausalGraph, ...]
     bindings: dict[str, NodeBinding]
     proxies: dict[str, tuple[str, ...]]
+    stand_in: str = ""  # what replaced the missing images, when the user asked for stand-in data (else "")
 
     @property
     def name(self) -> str:
@@ -174,8 +176,12 @@ def expand_variables(value, where: str, field: str = ""):
     return _VAR.sub(sub, value)
 
 
+PATH_FIELDS = ("out", "report", "dataset.images", "dataset.labels")  # given on the command line: relative to the current folder
+
+
 def apply_overrides(data: dict, overrides: list[str], where: str) -> dict:
-    """``--set dataset.limit=8``: dotted key, YAML value."""
+    """``--set dataset.limit=8``: dotted key, YAML value. A path field set here is made absolute against the current
+    folder (the file's own paths are relative to the file)."""
     for text in overrides:
         key, sep, raw = text.partition("=")
         if not sep or not key.strip():
@@ -190,6 +196,8 @@ def apply_overrides(data: dict, overrides: list[str], where: str) -> dict:
             node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             node[parts[-1]] = raw
+        if key.strip() in PATH_FIELDS and isinstance(node[parts[-1]], str) and node[parts[-1]] and "://" not in node[parts[-1]]:
+            node[parts[-1]] = os.path.abspath(os.path.expanduser(node[parts[-1]]))
     return data
 
 
@@ -214,7 +222,7 @@ def _resolve_weights(base: Path, text: str) -> str:
 
 
 def _without_missing_weights(text: str) -> str:
-    """Fallback mode: a weights file that is not there is dropped (the library's default weights download)."""
+    """Stand-in mode: a weights file that is not there is dropped (the library's default weights download)."""
     from causaliqa.estimators.spec import EstimatorSpec
 
     spec = EstimatorSpec.parse(text)
@@ -226,12 +234,12 @@ def _without_missing_weights(text: str) -> str:
     return text
 
 
-def _resolve_paths(spec: ExperimentSpec, base: Path) -> ExperimentSpec:
+def _resolve_paths(spec: ExperimentSpec, base: Path, stand_in: bool = False) -> ExperimentSpec:
     dataset = spec.dataset.model_copy(update={
         "images": _resolve(base, spec.dataset.images),
         "labels": _resolve(base, spec.dataset.labels) if spec.dataset.labels else None,
     })
-    fix = (lambda s: _without_missing_weights(_resolve_weights(base, s))) if spec.fallback != "none" else (lambda s: _resolve_weights(base, s))
+    fix = (lambda s: _without_missing_weights(_resolve_weights(base, s))) if stand_in else (lambda s: _resolve_weights(base, s))
     bindings = {n: ([fix(s) for s in v] if isinstance(v, list) else fix(v)) for n, v in spec.bindings.items()}
     options = {fix(k) if "@" in k else k: v for k, v in spec.estimator_options.items()}  # keys are specs: the same fixes
     interventions = [i.model_copy(update={"baseline": fix(i.baseline), "graphs": [_resolve(base, g) for g in i.graphs],
@@ -305,15 +313,34 @@ def _check_proxies(exp: ExperimentSpec, bindings: dict[str, NodeBinding], graphs
     return proxies
 
 
-def load_experiment(path: str | Path, overrides: list[str] = ()) -> Experiment:
-    """Read, expand, validate and bind an experiment file; every mistake is one line."""
+def load_experiment(path: str | Path, overrides: list[str] = (), out: str | Path | None = None, report: str | Path | None = None,
+                    stand_in: bool = False, require_data: bool = True) -> Experiment:
+    """Read, expand, validate and bind an experiment file; every mistake is one line.
+
+    ``out``/``report`` (command-line paths: relative to the current folder) replace the file's. The images must
+    exist; with ``stand_in`` (``causaliqa demo``, ``run --stand-in``) and an experiment that declares
+    ``fallback: skimage``, missing images are replaced by scikit-image's photographs, in a store of their own
+    (``OUT-stand-in``), and every report and figure says so. ``require_data=False`` validates the file alone.
+    """
     from causaliqa.graph import load_graph
 
     path = Path(path)
     where = str(path)
-    data = apply_overrides(read_yaml_mapping(path), list(overrides), where)
+    extra = [f"{k}={os.path.abspath(v)}" if "://" not in str(v) else f"{k}={v}" for k, v in (("out", out), ("report", report)) if v]
+    data = apply_overrides(read_yaml_mapping(path), [*overrides, *extra], where)
     data = expand_variables(data, where)
-    spec = _resolve_paths(validate_model(ExperimentSpec, data, where), path.resolve().parent)
+    spec = validate_model(ExperimentSpec, data, where)
+    missing = not Path(_resolve(path.resolve().parent, spec.dataset.images)).exists()
+    use_stand_in = stand_in and missing and spec.fallback != "none"
+    spec = _resolve_paths(spec, path.resolve().parent, use_stand_in)
+    note = ""
+    if use_stand_in:
+        from causaliqa.experiment.fallback import SKIMAGE_IMAGES
+
+        note = (f"STAND-IN DATA: {spec.dataset.images} was not found, so this run used the {len(SKIMAGE_IMAGES)} photographs "
+                f"scikit-image installs (illustrative only: no statement here is about ImageNet)")
+        spec = spec.model_copy(update={"out": spec.out.rstrip("/") + "-stand-in",
+                                       "report": spec.report.rstrip("/") + "-stand-in" if spec.report else None})
     graphs = []
     for i, g in enumerate(spec.graphs):
         if not Path(g).exists():
@@ -328,7 +355,10 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> Experiment:
     _check_queries(spec.analyses.ci_tests.queries, graphs, allowed, where)
     _check_interventions(spec, graphs, where)
     _check_options(spec, bindings, where)
-    return Experiment(spec, where, tuple(graphs), bindings, proxies)
+    if require_data and missing and not use_stand_in:
+        how = (" (or `causaliqa run --stand-in` for the offline stand-in photographs)" if spec.fallback != "none" else "")
+        raise CausaliqaError(where, "dataset.images", f"an existing image folder{how}", f"{spec.dataset.images}: no such folder")
+    return Experiment(spec, where, tuple(graphs), bindings, proxies, note)
 
 
 def _check_interventions(spec: ExperimentSpec, graphs: list[CausalGraph], where: str) -> None:

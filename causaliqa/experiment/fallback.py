@@ -1,6 +1,8 @@
-"""The demo's offline fallback: when the ImageNet images named by an experiment are absent and the
-experiment says ``fallback: skimage``, use the photographs scikit-image installs with the package,
-each with the ImageNet class a person assigned to it. Five images: the statistics are illustrative only.
+"""Stand-in data, only when asked for: when the ImageNet images named by an experiment are absent, the experiment
+says ``fallback: skimage`` and the user asked (``causaliqa demo``, ``causaliqa run --stand-in``), use the photographs
+scikit-image installs with the package, each with the ImageNet class a person assigned to it. Five images: the
+statistics are illustrative only, and the report's first line and every figure say so. A path that does not exist
+is otherwise an error (:func:`causaliqa.experiment.config.load_experiment`).
 """
 
 from __future__ import annotations
@@ -46,11 +48,9 @@ def write_skimage_set(folder: Path) -> tuple[Path, Path]:
 
 
 def dataset_or_fallback(exp) -> DatasetSpec:
-    """The experiment's dataset, or the scikit-image set when its images are absent and fallback allows it."""
+    """The experiment's dataset, or the scikit-image set when the experiment was loaded with stand-in data."""
     spec = exp.spec.dataset
-    if exp.spec.fallback == "none" or Path(spec.images).exists():
+    if not exp.stand_in:
         return spec
     images, labels = write_skimage_set(exp.out / "fallback-images")
-    warnings.warn(f"{spec.images} not found: using the {len(SKIMAGE_IMAGES)} scikit-image photographs in {images} "
-                  "(fallback: skimage); statistics on so few images are illustrative only", CausaliqaWarning, stacklevel=2)
     return spec.model_copy(update={"kind": "imagenet_val", "images": str(images), "labels": str(labels), "limit": None})

@@ -67,7 +67,7 @@ def score_experiment(exp: Experiment, batch_size: int | None = None, device: str
     """
     from causaliqa.scoring.bindings import make_bindings
     from causaliqa.scoring.ray_backend import RayOptions, check_backend
-    from causaliqa.scoring.run import resolve_device, score_images
+    from causaliqa.scoring.run import require_labels, resolve_device, score_images
     from causaliqa.scoring.store import check_store_path
 
     scoring = exp.spec.scoring.model_copy(update={k: v for k, v in (ray or {}).items() if v is not None})
@@ -76,6 +76,7 @@ def score_experiment(exp: Experiment, batch_size: int | None = None, device: str
     check_store_path(exp.out, f"{exp.source}: out")
     bindings = make_bindings(exp.estimator_specs(), where=f"{exp.source}: bindings", options=exp.spec.estimator_options)
     dataset = dataset or experiment_dataset(exp)
+    require_labels(list(dataset.records), bindings, f"{exp.source}: dataset.labels")
     return score_images(list(dataset.records), bindings, exp.out, batch_size=batch_size or scoring.batch_size,
                         device=device or scoring.device, workers=scoring.workers if workers is None else workers,
                         mixtures=list(dataset.members), progress=progress, rescore=rescore, backend=scoring.backend,

@@ -39,6 +39,8 @@ def _blocks(results, figures: dict[str, list[Path]]) -> list[tuple]:
     exp = results.experiment
     spec = exp.spec
     b: list[tuple] = [("h1", f"{spec.name}: causaliqa report")]
+    if exp.stand_in:
+        b.append(("p", exp.stand_in + "."))
     if spec.description:
         b.append(("p", " ".join(spec.description.split())))
     b.append(("h2", "Findings"))
@@ -54,7 +56,8 @@ def _blocks(results, figures: dict[str, list[Path]]) -> list[tuple]:
     b.append(("p", data_line))
     b.append(("h2", "Predictability of M from Q (paper Tables 1-4)"))
     b.append(("table", *paper_table(results.pairs, with_ci=True)))
-    b.append(("p", conventions(results)))
+    b.append(("h3", "Conventions"))
+    b.append(("list", conventions(results)))
     b += [("img", f, cap) for f, cap in ((figures.get("accuracy_vs_quality"), "Accuracy against mean Q per (corruption, severity) group (paper Fig 3/5/7)."),
                                          (figures.get("auc"), "Point-wise AUC with 95 % image-id jackknife CIs.")) if f]
     b.append(("h2", "Conditioning on the label and on the image content (paper Fig 20, App. G)"))
@@ -143,8 +146,12 @@ def _markdown(blocks, root: Path) -> str:
             out.append(f"# {block[1]}")
         elif kind == "h2":
             out.append(f"## {block[1]}")
+        elif kind == "h3":
+            out.append(f"### {block[1]}")
         elif kind == "p":
             out.append(block[1])
+        elif kind == "list":
+            out.append("\n".join(f"- {item}" for item in block[1]))
         elif kind == "table":
             out.append(format_table(block[1], [[str(c).replace("|", "\\|") for c in r] for r in block[2]], markdown=True))
         elif kind == "img":
@@ -152,15 +159,25 @@ def _markdown(blocks, root: Path) -> str:
     return "\n\n".join(out) + "\n"
 
 
+def _css_width(png: Path, dpi: int = 150) -> int:
+    """CSS pixels (96 per inch) of a figure saved at ``dpi``."""
+    from PIL import Image
+
+    with Image.open(png) as img:
+        return round(img.size[0] / dpi * 96)
+
+
 def _html(blocks, title: str) -> str:
     e = html.escape
     body = []
     for block in blocks:
         kind = block[0]
-        if kind in ("h1", "h2"):
+        if kind in ("h1", "h2", "h3"):
             body.append(f"<{kind}>{e(block[1])}</{kind}>")
         elif kind == "p":
             body.append(f"<p>{e(block[1])}</p>")
+        elif kind == "list":
+            body.append("<ul>" + "".join(f"<li>{e(item)}</li>" for item in block[1]) + "</ul>")
         elif kind == "table":
             head = "".join(f"<th>{e(str(h))}</th>" for h in block[1])
             rows = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in r) + "</tr>" for r in block[2])
@@ -168,18 +185,37 @@ def _html(blocks, title: str) -> str:
         elif kind == "img":
             png = block[1][0]
             data = base64.b64encode(png.read_bytes()).decode("ascii")
-            body.append(f'<figure><img alt="{e(block[2])}" src="data:image/png;base64,{data}"><figcaption>{e(block[2])}</figcaption></figure>')
+            width = _css_width(png)  # the figure's printed size: every figure's text at one size on screen
+            body.append(f'<figure><img alt="{e(block[2])}" style="width:{width}px" src="data:image/png;base64,{data}">'
+                        f'<figcaption>{e(block[2])}</figcaption></figure>')
     style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
              "table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}"
-             "th{background:#f3f3f3}img{max-width:100%}figcaption{font-size:13px;color:#555}")
+             "th{background:#f3f3f3}img{max-width:100%;height:auto}figcaption{font-size:13px;color:#555}li{margin:0.3em 0}")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{style}</style></head>"
             f"<body>{''.join(body)}</body></html>\n")
 
 
 def write_figures(results, folder: Path) -> dict[str, list[Path]]:
+    """Every figure of the report (each carries the stand-in banner when the run used stand-in data)."""
+    from causaliqa.report import figures as fig_module
+
+    fig_module.BANNER[:] = ["STAND-IN DATA (5 scikit-image photographs; illustrative only)"] if results.experiment.stand_in else []
+    try:
+        return _write_figures(results, folder)
+    finally:
+        fig_module.BANNER.clear()
+
+
+STEMS = ("accuracy_vs_quality", "auc", "conditioning", "mixture_auc", "mixture_distributions", "dag_")
+
+
+def _write_figures(results, folder: Path) -> dict[str, list[Path]]:
     from causaliqa.draw import draw_graph
 
     folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.iterdir():  # figures an earlier run drew that this one may not (a section now without data)
+        if old.suffix in (".png", ".pdf") and old.name.startswith(STEMS):
+            old.unlink()
     exp = results.experiment
     m_cols, q_cols = exp.columns("M"), exp.columns("Q")
     figures: dict[str, list[Path]] = {}
@@ -187,12 +223,15 @@ def write_figures(results, folder: Path) -> dict[str, list[Path]]:
         figures["accuracy_vs_quality"] = []
         for m in m_cols:
             figures["accuracy_vs_quality"] += accuracy_vs_quality(results.groups, m, q_cols, folder / f"accuracy_vs_quality_{re.sub(r'[^A-Za-z0-9_-]', '_', short_name(m))}")
-    figures["auc"] = auc_with_ci(results.pairs, folder / "auc")
-    if any(p.by_label or p.by_image for p in results.pairs):
+    # a figure only where it has something to show (a section without data says why in words instead)
+    if any(p.point_wise.auc == p.point_wise.auc for p in results.pairs):
+        figures["auc"] = auc_with_ci(results.pairs, folder / "auc")
+    if any(g is not None and g.estimable for p in results.pairs for g in (p.by_label, p.by_image)):
         figures["conditioning"] = conditioning(results.pairs, folder / "conditioning")
     if results.mixtures and results.mixture_values is not None:
         figures["mixture_distributions"] = mixture_distributions(results.mixture_values, q_cols, folder / "mixture_distributions")
-        figures["mixture_auc"] = mixture_auc(results.mixtures, folder / "mixture_auc")
+        if any(m.mean_auc == m.mean_auc for m in results.mixtures):
+            figures["mixture_auc"] = mixture_auc(results.mixtures, folder / "mixture_auc")
     for g in exp.graphs:
         figures[f"dag_{g.name}"] = [draw_graph(g, folder / f"dag_{g.name}.{s}") for s in ("png", "pdf")]
     return figures

@@ -30,18 +30,41 @@ def short_name(column: str) -> str:
     return name if output == "score" else f"{name}.{output}"
 
 
+STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "xtick.labelsize": 8, "ytick.labelsize": 8,
+         "legend.fontsize": 8, "figure.titlesize": 9}  # one font scale for every figure of a report
+
+# 15 qualitative colours, one per ImageNet-C corruption in the benchmark's order, no two alike (tab20's pairs of a
+# dark and a light shade of one hue had brightness and contrast in two blues); severity is the marker
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+           "#000080", "#ffd700", "#00ff7f", "#8b0000", "#ff00ff"]
+
+
+def corruption_colours(names) -> dict:
+    """A fixed colour per corruption (the same in every figure and run); clean is black."""
+    from causaliqa.data.corrupt import CORRUPTIONS
+
+    order = list(CORRUPTIONS) + sorted(set(names) - set(CORRUPTIONS) - {"clean"})
+    return {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(order)} | {"clean": "black"}
+
+
 def _plt():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    plt.rcParams.update(STYLE)
     return plt
+
+
+BANNER: list[str] = []  # while a report on stand-in data draws its figures: the line each figure carries on top
 
 
 def save_figure(fig, stem: Path) -> list[Path]:
     from causaliqa.atomic import atomic_path
 
+    if BANNER:
+        fig.suptitle(BANNER[0], color="firebrick", fontsize=9, y=1.02)
     written = []
     for suffix in ("png", "pdf"):
         path = stem.with_suffix(f".{suffix}")
@@ -56,19 +79,24 @@ def accuracy_vs_quality(groups: pd.DataFrame, m: str, q_columns: list[str], stem
     """Paper Fig 3/5/7: one point per (corruption, severity), coloured by corruption, marked by severity."""
     plt = _plt()
     corruptions = sorted(c for c in groups["corruption"].unique() if c != "clean")
-    colours = {c: plt.cm.tab20(i % 20) for i, c in enumerate(corruptions)} | {"clean": "black"}
-    fig, axes = plt.subplots(1, len(q_columns), figsize=(3.2 * len(q_columns), 3.2), squeeze=False)
-    for ax, q in zip(axes[0], q_columns):
+    colours = corruption_colours(corruptions)
+    cols = min(3, len(q_columns))
+    rows = -(-len(q_columns) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
+    for ax in axes.flat[len(q_columns):]:
+        ax.set_visible(False)
+    for ax, q in zip(axes.flat, q_columns):
         for _, row in groups.iterrows():
             ax.scatter(row[q], row[m], color=colours[row["corruption"]], marker=MARKERS.get(int(row["severity"]), "o"), s=28)
         ax.set_xlabel(f"mean {short_name(q)}")
-        ax.set_title(short_name(q), fontsize=9)
+        ax.set_title(short_name(q))
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(f"accuracy of {short_name(m).removesuffix('.correct')}")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"accuracy of {short_name(m).removesuffix('.correct')}")
     handles = [plt.Line2D([], [], color=colours[c], marker="*" if c == "clean" else "o", ls="", label=c) for c in ["clean", *corruptions]]
     handles += [plt.Line2D([], [], color="grey", marker=MARKERS[s], ls="", label=f"severity {s}")
                 for s in sorted(int(s) for s in groups["severity"].unique() if s > 0)]
-    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(6, len(handles)), fontsize=7, frameon=False)
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(6, len(handles)), frameon=False)
     fig.tight_layout()
     return save_figure(fig, stem)
 
@@ -84,33 +112,41 @@ def auc_with_ci(pairs, stem: Path) -> list[Path]:
         auc = np.array([p.point_wise.auc for p in mine])
         lo = np.array([p.point_wise.auc_ci[0] for p in mine])
         hi = np.array([p.point_wise.auc_ci[1] for p in mine])
-        ax.errorbar(auc, y, xerr=[auc - lo, hi - auc], fmt="o", color="tab:blue", capsize=3)
+        ax.errorbar(auc, y, xerr=[np.nan_to_num(auc - lo), np.nan_to_num(hi - auc)], fmt="o", color="tab:blue", capsize=3)
         ax.axvline(0.5, color="grey", ls="--", lw=1)
-        ax.set_yticks(y, [short_name(p.q) for p in mine], fontsize=8)
-        ax.set_xlim(0.3, 1.0)
-        ax.set_title(f"M = {short_name(m)}", fontsize=9)
+        ax.set_yticks(y, [short_name(p.q) for p in mine])
+        ax.set_xlim(0.0, 1.0)
+        ax.set_title(f"M = {short_name(m)}")
         ax.set_xlabel("AUC of P(M | Q), 95 % jackknife CI")
     fig.tight_layout()
     return save_figure(fig, stem)
 
 
 def conditioning(pairs, stem: Path) -> list[Path]:
-    """Paper Fig 20: mean fold AUC of per-label and per-image logistic models, 95 % CI over groups."""
+    """Paper Fig 20: mean fold AUC of per-label and per-image logistic models with 95 % CIs over groups, one row per
+    (M, Q) pair; a mean that is not estimable (too few groups) is marked n/a, not drawn."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(pairs), 3.2))
-    x = np.arange(len(pairs))
-    for offset, attr, colour in ((-0.18, "by_label", "tab:orange"), (0.18, "by_image", "tab:green")):
+    fig, ax = plt.subplots(figsize=(6.0, 0.5 + 0.42 * len(pairs)))
+    y = np.arange(len(pairs))[::-1]
+    for offset, attr, colour, what in ((0.14, "by_label", "tab:orange", "given the label"),
+                                       (-0.14, "by_image", "tab:green", "given the image")):
         found = [getattr(p, attr) for p in pairs]
-        means = np.array([g.mean_auc if g else np.nan for g in found])
-        lo = np.array([g.auc_ci[0] if g else np.nan for g in found])
-        hi = np.array([g.auc_ci[1] if g else np.nan for g in found])
-        ax.bar(x + offset, means, width=0.34, yerr=[np.nan_to_num(means - lo), np.nan_to_num(hi - means)], capsize=3, color=colour,
-               label=f"given {attr[3:]} (folds stratified by M; CI over groups)")
-    ax.axhline(0.5, color="grey", ls="--", lw=1)
-    ax.set_xticks(x, [f"{short_name(p.q)}\n{short_name(p.m).removesuffix('.correct')}" for p in pairs], fontsize=7)
-    ax.set_ylabel("mean AUC")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.01), ncol=2, frameon=False)  # above the bars
+        ok = np.array([g is not None and g.estimable for g in found])
+        means = np.array([g.mean_auc if g is not None and g.estimable else np.nan for g in found])
+        lo = np.array([g.auc_ci[0] if g is not None and g.estimable else np.nan for g in found])
+        hi = np.array([g.auc_ci[1] if g is not None and g.estimable else np.nan for g in found])
+        if ok.any():
+            ax.errorbar(means[ok], y[ok] + offset, xerr=[means[ok] - lo[ok], hi[ok] - means[ok]], fmt="o", color=colour,
+                        capsize=3, label=f"{what} (CI over groups)")
+        missing = [g for g in found if g is not None and not g.estimable]
+        if missing:  # said once, in the legend: too few groups to estimate a mean over groups
+            ax.plot([], [], ls="", label=f"{what}: n/a for {len(missing)} pair(s) (at most {max(g.groups_used for g in missing)} "
+                                         f"groups; 10 needed)")
+    ax.axvline(0.5, color="grey", ls="--", lw=1)
+    ax.set_yticks(y, [f"{short_name(p.q)}  (M = {short_name(p.m).removesuffix('.correct')})" for p in pairs])
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("mean AUC of P(M | Q) within groups")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=1, frameon=False)
     fig.tight_layout()
     return save_figure(fig, stem)
 
@@ -119,12 +155,18 @@ def mixture_distributions(data: pd.DataFrame, q_columns: list[str], stem: Path) 
     """Paper Fig 21: the distribution of each Q in each mixture (fraction p_c of images corrupted)."""
     plt = _plt()
     fractions = sorted(data["p_c"].unique())
-    fig, axes = plt.subplots(1, len(q_columns), figsize=(3.4 * len(q_columns), 3.0), squeeze=False)
-    for ax, q in zip(axes[0], q_columns):
-        ax.boxplot([data.loc[data["p_c"] == f, q].dropna().to_numpy() for f in fractions], showfliers=False)
-        ax.set_xticks(np.arange(1, len(fractions) + 1), [f"{f:.2f}" for f in fractions], rotation=90, fontsize=6)
-        ax.set_xlabel("p_c")
-        ax.set_title(short_name(q), fontsize=9)
+    cols = min(3, len(q_columns))
+    rows = -(-len(q_columns) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
+    for ax in axes.flat[len(q_columns):]:
+        ax.set_visible(False)
+    for ax, q in zip(axes.flat, q_columns):
+        ax.boxplot([data.loc[data["p_c"] == f, q].dropna().to_numpy() for f in fractions], showfliers=False,
+                   medianprops={"color": "black"})
+        step = max(1, len(fractions) // 8)  # at most 8 tick labels, never overlapping
+        ax.set_xticks(np.arange(1, len(fractions) + 1)[::step], [f"{f:g}" for f in fractions][::step])
+        ax.set_xlabel("fraction of corrupted images p_c")
+        ax.set_title(short_name(q))
     fig.tight_layout()
     return save_figure(fig, stem)
 
@@ -148,11 +190,13 @@ def mixture_auc(mixtures, stem: Path) -> list[Path]:
         auc = np.asarray(mix.auc)
         lo_ci = np.asarray([c[0] for c in mix.auc_ci])
         hi_ci = np.asarray([c[1] for c in mix.auc_ci])
-        ax.errorbar(x, auc, yerr=[np.nan_to_num(auc - lo_ci), np.nan_to_num(hi_ci - auc)], fmt="o", ms=3, capsize=2, lw=0.8,
+        ax.errorbar(x, auc, yerr=[np.nan_to_num(auc - lo_ci), np.nan_to_num(hi_ci - auc)], fmt="o", ms=4, capsize=2, lw=0.8,
+                    elinewidth=0.8, alpha=0.9,
                     label=f"{short_name(mix.q)} / {short_name(mix.m).removesuffix('.correct')} (mAUC {mix.mean_auc:.3f})")
     ax.axhline(0.5, color="grey", ls="--", lw=1)
     ax.set_xlabel("fraction of mildly corrupted images p_c")
     ax.set_ylabel("AUC (mean of 80/20 splits by image)")
-    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     fig.tight_layout()
     return save_figure(fig, stem)

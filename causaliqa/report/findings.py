@@ -150,6 +150,9 @@ def _predictability(results) -> list[str]:
             continue
         name = short_name(m).removesuffix(".correct")
         best = mine[0].point_wise
+        if not np.isfinite(best.auc):
+            out.append(pointwise_not_estimable(name, best))
+            continue
         if m in rankings:
             text = ranking_sentence(rankings[m])
         else:
@@ -168,6 +171,14 @@ def _predictability(results) -> list[str]:
                      f"{', '.join(below)}.")
         out.append(text)
     return out
+
+
+def pointwise_not_estimable(name: str, pw) -> str:
+    """Why the point-wise AUC is n/a, and what would make it estimable."""
+    held = max(pw.n_images // 5, 0)
+    return (f"Point-wise AUC for {name}: not estimable with {pw.n_images} image{'s' if pw.n_images != 1 else ''}: each 80/20 "
+            f"split holds out {held} image{'s' if held != 1 else ''}, and a held-out AUC needs variants of at least 2 different "
+            f"images with both outcomes (at least 10 images; an interval worth reading needs about 30).")
 
 
 def _group_wise(results) -> list[str]:
@@ -228,8 +239,11 @@ def _conditioning(results) -> list[str]:
 def _mixtures(results) -> list[str]:
     if not results.mixtures:
         return []
+    if not any(np.isfinite(m.mean_auc) for m in results.mixtures):
+        return ["Mild-corruption mixtures (§6.3): not estimable here: no mixture has a held-out AUC (each mixture holds one "
+                "variant per image, and a held-out AUC needs at least 10 images with both outcomes among the held-out ones)."]
     parts = []
-    for mix in sorted(results.mixtures, key=lambda m: -np.nan_to_num(m.mean_auc)):
+    for mix in sorted((m for m in results.mixtures if np.isfinite(m.mean_auc)), key=lambda m: -m.mean_auc):
         band = mix.mean_null
         where = ("" if band is None else (" (outside the no-association band of the mean " if not band.contains(mix.mean_auc)
                                             else " (inside the no-association band of the mean ") + f"{_ci((band.low, band.high))})")
@@ -255,38 +269,44 @@ def findings(results) -> list[str]:
     return out
 
 
-def conventions(results) -> str:
-    """Every statistical convention used, with its settings."""
+def conventions(results) -> list[str]:
+    """Every statistical convention used, with its settings: one item per topic."""
     spec = results.experiment.spec
     a = spec.analyses
     pw = results.pairs[0].point_wise if results.pairs else None
     splits = pw.splits if pw else a.splits
-    return (
-        f"Conventions. Point-wise AUC and CE (paper §4.2): logistic P(M | Q) fitted on 80 % of the image ids and evaluated on "
-        f"the other 20 % (every variant of an image on one side, clean variants included); the {splits} splits are rounds of "
-        f"a 5-fold partition of the ids, so each image is held out equally often; the value is the mean over splits, their "
-        f"range is shown apart. The AUC counts pairs of held-out variants of different images (the population AUC; pairs "
-        f"within an image are App. G's question) and ranks by the fitted linear predictor. 95 % CI: delete-a-group "
-        f"jackknife over image ids (the ids dealt into up to 100 groups; each replicate leaves one group out and redoes "
-        f"every split's fitted direction and held-out AUC; estimate +- t x the jackknife standard error; coverage 0.95 "
-        f"measured by simulation on clustered variants; CE keeps each split's fit). Intervals are per pair; the ranking "
-        f"sentence uses simultaneous intervals (Bonferroni over the comparisons with the best). Group-wise KRCC, PLCC, SRCC: mean Q against accuracy over the (corruption, severity) groups"
+    return [
+        f"Point-wise AUC and CE (paper §4.2): logistic P(M | Q) fitted on 80 % of the image ids and evaluated on the other "
+        f"20 % (every variant of an image on one side, clean variants included); the {splits} splits are rounds of a 5-fold "
+        f"partition of the ids, so each image is held out equally often; the value is the mean over splits, their range is "
+        f"shown apart. The AUC counts pairs of held-out variants of different images (the population AUC; pairs within an "
+        f"image are App. G's question) and ranks by the fitted linear predictor.",
+        f"Point-wise 95 % CI: delete-a-group jackknife over image ids (the ids dealt into up to 100 groups; each replicate "
+        f"leaves one group out and redoes every split's fitted direction and held-out AUC; estimate +- t x the jackknife "
+        f"standard error; coverage 0.95 measured by simulation on clustered variants; CE keeps each split's fit). Where the "
+        f"fitted direction flips between replicates, as with a weak association on few images, the interval widens up to "
+        f"[0, 1]: the data cannot tell the direction. Intervals are per pair; the ranking sentence uses simultaneous "
+        f"intervals (Bonferroni over the comparisons with the best).",
+        f"Group-wise KRCC, PLCC, SRCC: mean Q against accuracy over the (corruption, severity) groups"
         f"{', the clean images a group of their own' if a.clean_group else ' (clean images are not a group, as in the paper)'}, "
-        f"signed, scipy's p-values; Kendall and Spearman CIs: {a.n_boot}-resample expanded percentile bootstrap over groups; "
-        f"Pearson: Fisher's z; fewer than 8 groups: too few to estimate. Per label and per image (App. G): {a.folds}-fold "
-        f"CV within each group, folds stratified by M; per label the folds keep all variants of an image together (a label "
-        f"needs 2 images); a fold counts when its training and test parts hold both classes; separated training folds count "
-        f"for AUC (scored on the linear predictor) but not for CE; CIs: delete-one-group jackknife over groups; fewer than "
-        f"10 groups: not estimable. Mixtures (§6.3): the point-wise procedure per p_c; each p_c's no-association band and "
-        f"the band of the mean over p_c come from {a.null_permutations} permutations of M across images scored on the same "
-        f"splits (the k-th smallest and largest values, k = floor(0.025 (permutations + 1)): 95 % coverage exactly under "
-        f"no association). Interventions: the paired jackknife CI of the AUC difference on the same replicates, each "
-        f"computation aligned to run with correctness; outcomes lower / equal / higher are the regions below -{a.equivalence_margin}, "
-        f"within +-{a.equivalence_margin} (the equivalence margin) and above +{a.equivalence_margin}; a prediction agrees only when the "
-        f"CI lies in its region, disagrees only when the CI misses it, else inconclusive. CI tests: rows are variants of images, so tests "
-        f"respect the image id (image-level variables on one row per image; otherwise the generalised covariance measure "
-        f"with cross-fitted flexible regressions and image-id cluster sums); a graph's verdict uses Holm within the valid tests of the "
-        f"independences that graph implies (alpha {a.ci_tests.alpha}); tests through a proxy never falsify. Random streams: seed "
-        f"{spec.seed} feeds separate streams for the splits, the jackknife groups, the CV folds, the correlations' resamples "
-        f"and each kind of permutation, so changing how many of one are drawn (--n-boot) changes nothing else."
-    )
+        f"signed, scipy's p-values; Kendall and Spearman CIs: {a.n_boot}-resample expanded percentile bootstrap over "
+        f"groups; Pearson: Fisher's z; fewer than 8 groups: too few to estimate.",
+        f"Per label and per image (App. G): {a.folds}-fold CV within each group, folds stratified by M; per label the "
+        f"folds keep all variants of an image together (a label needs 2 images); a fold counts when its training and test "
+        f"parts hold both classes; separated training folds count for AUC (scored on the linear predictor) but not for CE; "
+        f"CIs: delete-one-group jackknife over groups; fewer than 10 groups: not estimable.",
+        f"Mixtures (§6.3): the point-wise procedure per p_c; each p_c's no-association band and the band of the mean over "
+        f"p_c come from {a.null_permutations} permutations of M across images scored on the same splits (the k-th smallest "
+        f"and largest values, k = floor(0.025 (permutations + 1)): 95 % coverage exactly under no association).",
+        f"Interventions: the paired jackknife CI of the AUC difference on the same replicates, each computation aligned to "
+        f"run with correctness; outcomes lower / equal / higher are the regions below -{a.equivalence_margin}, within "
+        f"+-{a.equivalence_margin} (the equivalence margin) and above +{a.equivalence_margin}; a prediction agrees only "
+        f"when the CI lies in its region, disagrees only when the CI misses it, else inconclusive.",
+        f"CI tests: rows are variants of images, so tests respect the image id (image-level variables on one row per image; "
+        f"otherwise the generalised covariance measure with cross-fitted flexible regressions and image-id cluster sums; "
+        f"fewer than 30 image ids: not tested); a graph's verdict uses Holm within the valid tests of the independences "
+        f"that graph implies (alpha {a.ci_tests.alpha}); tests through a proxy never falsify.",
+        f"Random streams: seed {spec.seed} feeds separate streams for the splits, the jackknife groups, the CV folds, the "
+        f"correlations' resamples and each kind of permutation, so changing how many of one are drawn (--n-boot) changes "
+        f"nothing else.",
+    ]

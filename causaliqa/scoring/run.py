@@ -108,6 +108,20 @@ class Binding:
         return [self.estimator.spec.column(o) for o in self.outputs]
 
 
+def require_labels(records: list[ImageRecord], bindings: list[Binding], where: str) -> None:
+    """Outputs that compare a prediction with the label (``correct``) need labelled images: one line otherwise."""
+    from causaliqa.data.datasets import UNLABELLED
+
+    unlabelled = sum(r.label == UNLABELLED for r in records)
+    if not unlabelled:
+        return
+    needs = [c for b in bindings for o, c in zip(b.outputs, b.columns) if b.estimator.kinds.get(o) == "binary"]
+    if needs:
+        raise CausaliqaError(where, "--labels", f"labels for the images, which {', '.join(needs)} compare(s) the prediction with "
+                             "(quality scores and confidences need none: drop :correct to score unlabelled images)",
+                             f"{unlabelled} of {len(records)} variants without a label")
+
+
 def default_workers() -> int:
     return max(1, min(8, (os.cpu_count() or 2) // 2))
 
