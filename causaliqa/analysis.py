@@ -11,7 +11,7 @@ import pandas as pd
 
 from causaliqa.errors import CausaliqaError
 from causaliqa.scoring.store import load_scores
-from causaliqa.serialize import Serializable
+from causaliqa.serialize import Serializable, Tabular
 from causaliqa.stats import (
     group_correlation,
     grouped_predictability,
@@ -34,9 +34,30 @@ from causaliqa.stats.predictability import (
 )
 
 
+def pair_rows(pairs) -> list[dict]:
+    """One flat record per pair: the paper's table with intervals and sample sizes (n/a as NaN)."""
+    nan = float("nan")
+    rows = []
+    for p in pairs:
+        pw, gw = p.point_wise, p.group_wise
+        row = {"m": p.m, "q": p.q, "rows": p.n_rows, "images": p.n_images, "auc": pw.auc, "auc_low": pw.auc_ci[0],
+               "auc_high": pw.auc_ci[1], "ce": pw.cross_entropy, "ce_low": pw.cross_entropy_ci[0], "ce_high": pw.cross_entropy_ci[1]}
+        for name in ("kendall", "pearson", "spearman"):
+            c = getattr(gw, name) if gw else None
+            row |= {name: c.estimate if c else nan, f"{name}_low": c.ci_low if c else nan, f"{name}_high": c.ci_high if c else nan}
+        row["groups"] = gw.n_groups if gw else 0
+        for attr in ("by_label", "by_image"):
+            g = getattr(p, attr)
+            ok = g is not None and g.estimable
+            row |= {f"mauc_{attr}": g.mean_auc if ok else nan, f"mauc_{attr}_low": g.auc_ci[0] if ok else nan,
+                    f"mauc_{attr}_high": g.auc_ci[1] if ok else nan}
+        rows.append(row)
+    return rows
+
+
 @dataclass(frozen=True)
-class PairAnalysis(Serializable):
-    """All statistics of one (M column, Q column) pair."""
+class PairAnalysis(Tabular):
+    """All statistics of one (M column, Q column) pair. ``to_frame()``: one row (the paper's table, with intervals)."""
 
     m: str
     q: str
@@ -47,6 +68,9 @@ class PairAnalysis(Serializable):
     by_image: GroupedPredictability | None
     n_images: int = 0
     sample: str = ""  # pairs with the same sample key were analysed on the same rows, with the same resamples
+
+    def to_frame(self):
+        return pd.DataFrame(pair_rows([self]))
 
 
 STAGES = ("group-wise", "point-wise", "per-label CV", "per-image CV")
@@ -301,7 +325,7 @@ def _mean_band(nulls, parts, shared) -> NullBand | None:
 
 
 @dataclass(frozen=True)
-class StoreAnalysis(Serializable):
+class StoreAnalysis(Tabular):
     """``causaliqa analyze STORE``: every pair's statistics, the store's mixtures (when it holds some), and the
     seconds each stage took (``timings``: group-wise, point-wise, per-label CV, per-image CV, mixtures, read)."""
 
@@ -310,6 +334,10 @@ class StoreAnalysis(Serializable):
     timings: dict
     n_rows: int
     rankings: tuple = ()
+
+    def to_frame(self):
+        """One row per (M, Q) pair: the paper's table with intervals and sample sizes."""
+        return pd.DataFrame(pair_rows(self.pairs))
 
 
 def analyse_store(out: str | Path, m_columns: list[str], q_columns: list[str], seed: int = 0, n_boot: int = 1000,

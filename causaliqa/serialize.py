@@ -63,3 +63,14 @@ class Serializable:
 
     def to_dict(self) -> dict:
         return to_jsonable(self)
+
+
+class Tabular(Serializable):
+    """Mixin for results that are tables: ``to_frame()`` (a pandas DataFrame, one row per pair, group or test) and
+    Jupyter's ``_repr_html_`` showing it."""
+
+    def to_frame(self):  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        return self.to_frame().to_html(index=False, float_format=lambda x: f"{x:.3f}", na_rep="n/a")

@@ -25,7 +25,7 @@ import pandas as pd
 from causaliqa.errors import CausaliqaError
 from causaliqa.graph.model import CausalGraph, did_you_mean
 from causaliqa.graph.query import Query, parse_query
-from causaliqa.serialize import Serializable
+from causaliqa.serialize import Serializable, Tabular
 from causaliqa.stats.citest import CITest, adjust_pvalues, ci_test
 
 # what conditioning on a proxy column can and cannot show (the report quotes these)
@@ -124,13 +124,21 @@ class ColumnVerdict(Serializable):
 
 
 @dataclass(frozen=True)
-class VerdictTable(Serializable):
+class VerdictTable(Tabular):
+    """Every test and every graph's verdict; ``to_frame()``: one row per graph (its verdict and what falsified it)."""
+
     tests: tuple[TestedStatement, ...]
     verdicts: tuple[GraphVerdict, ...]
     alpha: float
     correction: str
     proxies: dict[str, tuple[str, ...]] = field(default_factory=dict)
     by_column: tuple[ColumnVerdict, ...] = ()
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame([{"graph": v.graph, "falsified": v.falsified, "falsified_by": "; ".join(v.falsified_by),
+                              "tests": v.predicted_independent, "not_tested": "; ".join(v.not_tested)} for v in self.verdicts])
 
     def column_verdict(self, graph: str, column: str) -> ColumnVerdict | None:
         return next((v for v in self.by_column if v.graph == graph and v.column == column), None)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from causaliqa import from_dagitty, load_graph, to_dagitty
 from causaliqa.cli import app
 from causaliqa.draw import draw_graph
-from causaliqa.draw.layout import node_positions
+from causaliqa.graph.layout import node_positions
 from causaliqa.draw.render import ROLE_STYLE, to_dot, to_mermaid, to_tikz
 from causaliqa.errors import CausaliqaError
 from causaliqa.graph.model import CausalGraph, Node

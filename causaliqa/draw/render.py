@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from causaliqa.draw.layout import node_positions
+from causaliqa.graph.layout import edge_bends, node_positions
 from causaliqa.errors import CausaliqaError
 from causaliqa.graph.model import CausalGraph
 
@@ -63,37 +63,6 @@ def _check_math(graph: CausalGraph) -> None:
             except ValueError as err:
                 raise CausaliqaError(graph.source, f"nodes.{n}.math", "TeX math that matplotlib can render",
                                      f"{node.math!r} ({str(err).splitlines()[-1].strip()})") from None
-
-
-def _clearance(start, end, bend: float, others) -> float:
-    """Smallest distance from any of ``others`` to the edge drawn from ``start`` to ``end`` with matplotlib's
-    ``arc3,rad=bend`` (a quadratic Bezier curve whose control point is ``bend`` times the chord away, sideways)."""
-    import numpy as np
-
-    a, b = np.asarray(start, dtype=float), np.asarray(end, dtype=float)
-    mid, chord = (a + b) / 2, b - a
-    control = mid + bend * np.array([chord[1], -chord[0]])
-    t = np.linspace(0.08, 0.92, 60)[:, None]
-    curve = (1 - t) ** 2 * a + 2 * t * (1 - t) * control + t ** 2 * b
-    if not others:
-        return float("inf")
-    return float(min(np.min(np.hypot(*(curve - np.asarray(o)).T)) for o in others))
-
-
-def edge_bends(pos: dict, edges, radius: float) -> dict:
-    """A bend for every edge: straight unless the straight line passes within 1.4 radii of another node; then the
-    smallest bend (either side) that keeps every other node clear."""
-    bends = {}
-    for a, b in edges:
-        others = [xy for n, xy in pos.items() if n not in (a, b)]
-        bends[a, b] = 0.0
-        if _clearance(pos[a], pos[b], 0.0, others) >= 1.4 * radius:
-            continue
-        options = [r * side for r in (0.15, 0.25, 0.35, 0.5, 0.7) for side in (1, -1)]
-        best = max(options, key=lambda r: (_clearance(pos[a], pos[b], r, others) >= 1.4 * radius, -abs(r),
-                                           _clearance(pos[a], pos[b], r, others)))
-        bends[a, b] = best
-    return bends
 
 
 def _draw_matplotlib(graph: CausalGraph, out: Path, fmt: str, dpi: int, judgement=None) -> None:

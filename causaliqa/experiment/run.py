@@ -22,13 +22,14 @@ from causaliqa.errors import CausaliqaError
 from causaliqa.experiment.config import PROXY_MEANING, Experiment
 from causaliqa.experiment.fallback import dataset_or_fallback
 from causaliqa.scoring.run import ScoreSummary
-from causaliqa.serialize import Serializable
+from causaliqa.serialize import Serializable, Tabular
 from causaliqa.verdict import VerdictTable, graph_verdicts
 
 
 @dataclass(frozen=True)
-class ExperimentResults(Serializable):
-    """Everything an experiment computed; ``to_dict`` is ``results.json``."""
+class ExperimentResults(Tabular):
+    """Everything an experiment computed; ``to_dict`` is ``results.json``, ``to_frame()`` the paper's table (one row
+    per (M, Q) pair, with intervals)."""
 
     json_properties = ('proxy_meanings',)
     json_exclude = ('mixture_values',)
@@ -49,6 +50,11 @@ class ExperimentResults(Serializable):
     mixture_values: pd.DataFrame | None = None  # p_c and every Q of the mixture rows (the report's Fig 21)
     interventions: tuple[InterventionOutcome, ...] = ()
     rankings: tuple = ()  # per M: the best Q and those it cannot be told apart from (simultaneous intervals)
+
+    def to_frame(self) -> pd.DataFrame:
+        from causaliqa.analysis import pair_rows
+
+        return pd.DataFrame(pair_rows(self.pairs))
 
 
 def experiment_dataset(exp: Experiment):

@@ -90,6 +90,20 @@ class DSeparationJudgement(Serializable):
     def __bool__(self) -> bool:
         return self.separated
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the verdict, then each path with why it is open or blocked."""
+        import html
+
+        from causaliqa.graph.query import Query
+
+        query = Query(self.left, self.right, self.given)
+        head = f"<p><b>{html.escape(str(query))}</b> &rarr; {'separated' if self.separated else '<b>NOT separated</b>'}</p>"
+        rows = "".join(f"<tr><td>{'open' if p.is_open else 'blocked'}</td><td><code>{html.escape(p.text())}</code></td>"
+                       f"<td>{html.escape(p.why())}</td></tr>" for p in self.paths)
+        more = self.more_open + self.more_blocked
+        tail = f"<p>... and {'at least ' if not (self.more_open_exact and self.more_blocked_exact) else ''}{more} more paths</p>" if more else ""
+        return head + (f"<table><tr><th></th><th>path</th><th>why</th></tr>{rows}</table>" if rows else "") + tail
+
     @property
     def paths(self) -> tuple[PathExplanation, ...]:
         return self.open_paths + self.blocked_paths

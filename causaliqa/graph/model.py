@@ -158,6 +158,26 @@ class CausalGraph(Serializable):
         return cls(name, MappingProxyType(nodes), tuple(pairs), description, title, MappingProxyType(layout), checked, source,
                    tuple(notes), digraph)
 
+    def __repr__(self) -> str:
+        roles = {r: sum(node.role == r for node in self.nodes.values()) for r in ROLES}
+        kinds = ", ".join(f"{k} {r}" for r, k in roles.items() if k and r != "observed")
+        return f"<CausalGraph {self.name!r}: {len(self.nodes)} nodes{f' ({kinds})' if kinds else ''}, {len(self.edges)} edges>"
+
+    def _repr_svg_(self) -> str:
+        """Jupyter shows the graph as a figure."""
+        from causaliqa.graph.svg import graph_svg
+
+        return graph_svg(self)
+
+    def show(self, query: str) -> "_Highlighted":
+        """For notebooks: the graph with the query's open paths in red, and the verdict with every path.
+
+        >>> g = CausalGraph.build(["X -> Q", "X -> M"])
+        >>> "NOT separated" in g.show("Q _||_ M")._repr_html_()
+        True
+        """
+        return _Highlighted(self, self.is_separated(query))
+
     def same_graph(self, other: "CausalGraph") -> bool:
         """Same nodes (ids, roles, labels, TeX, flags), same edges and same layout; name and claims aside."""
         return (dict(self.nodes) == dict(other.nodes) and set(self.edges) == set(other.edges)
@@ -293,6 +313,19 @@ class CausalGraph(Serializable):
 
 
 IMPLIED_KINDS = ("missing-edge", "basis")
+
+
+@dataclass(frozen=True)
+class _Highlighted:
+    """A graph drawn with one query's open paths in red, above the judgement (what :meth:`CausalGraph.show` gives)."""
+
+    graph: CausalGraph
+    judgement: DSeparationJudgement
+
+    def _repr_html_(self) -> str:
+        from causaliqa.graph.svg import graph_svg
+
+        return graph_svg(self.graph, self.judgement) + self.judgement._repr_html_()
 
 
 def _known_nodes(query: Query | str, nodes, graph_name: str, where: str) -> Query:
