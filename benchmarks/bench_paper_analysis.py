@@ -1,4 +1,4 @@
-"""The paper's analysis at the paper's size (issue 15): `causaliqa analyze` on a synthetic 3.8M-row store, all 18
+"""The paper's analysis at the paper's size: `causaliqa analyze` on a synthetic 3.8M-row store, all 18
 (M, Q) pairs, every analysis (group-wise, point-wise, per-label and per-image CV, 20 mixtures with a null band).
 
 Runs the real command in a child process and reports its wall time, its peak RSS, and the per-pair cost of each

@@ -75,7 +75,7 @@ DESIGN_COLUMNS = {"C": "corruption", "S": "severity", "X0": "image_id", "Y": "la
 
 def simulate_design(graph: CausalGraph, images: int, corruptions: int = 5, severities: int = 3, seed: int = 0,
                     deterministic=("X", "Y"), binary=("M",), labels: int = 10) -> pd.DataFrame:
-    """A full-factorial IQA design drawn from a graph over design variables (issue 13): every image id (X0) under
+    """A full-factorial IQA design drawn from a graph over design variables: every image id (X0) under
     every (corruption C, severity S) cell, one row each. X0 is a latent content value per image, C a random effect
     per level, S its level; every other node is a linear function of its parents plus N(0, 1) noise, except the
     ``deterministic`` ones (no noise: the image X is a function of X0, C and S; the label Y a function of the

@@ -58,7 +58,7 @@ def test_analyze_errors(tmp_path):
 
 
 def test_pairs_sharing_draws_get_what_each_would_get_alone(tmp_path):
-    """Issue 15: one split plan and one set of folds per M serve every pair; each pair's numbers are its own."""
+    """One split plan and one set of folds per M serve every pair; each pair's numbers are its own."""
     from causaliqa.analysis import analyse_pair, analyse_pairs
 
     frame = make_store(tmp_path / "store")

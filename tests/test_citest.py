@@ -145,7 +145,7 @@ def test_each_test_has_power_where_the_graph_implies_dependence(method):
     assert rate >= 0.8, f"{method}: power {rate}"  # the conventional 80 % power target at n = 1000
 
 
-# ---- issue 11.4/11.5: nonlinear, sparse, many-level and clustered designs (>= 500 simulations each) --------------
+# ---- nonlinear, sparse, many-level and clustered designs (>= 500 simulations each) --------------
 from scipy.special import expit  # noqa: E402
 
 DESIGN_KINDS = {"q": "continuous", "m": "binary", "z": "continuous", "c": "categorical", "y": "categorical", "img": "categorical"}
@@ -215,7 +215,7 @@ def test_design_tests_hold_their_level_over_500_simulations(case):
 ])
 def test_the_old_tests_fail_on_these_designs(case, generator, statement):
     """The measured failures the issue reports: linear adjustment 200/200, pseudo-replication 100/100."""
-    assert _design_rate(generator, statement, {"method": "parametric"}, sims=100) > 0.9  # issue 11 measured 200/200, 100/100
+    assert _design_rate(generator, statement, {"method": "parametric"}, sims=100) > 0.9  # measured before: 200/200, 100/100
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Issue 13: graphs over design variables, tested on simulated factorial designs and on the demo's data."""
+"""Graphs over design variables, tested on simulated factorial designs and on the demo's data."""
 
 from pathlib import Path
 

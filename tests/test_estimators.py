@@ -158,7 +158,7 @@ def test_open_clip_random_and_checkpoint(tmp_path):
     assert est2.key == "clip:ViT-B-32@clip"
 
 
-# ---- the one spec type (issue 9/12) -------------------------------------------------------------
+# ---- the one spec type -------------------------------------------------------------
 @pytest.mark.parametrize("text, family, name, weights, output, key", [
     ("tv", None, "tv", None, None, "tv"),
     ("iqa:entropy", "iqa", "entropy", None, None, "iqa:entropy"),

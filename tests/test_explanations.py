@@ -1,4 +1,4 @@
-"""Issue 10: the explanation never contradicts the verdict, and is bounded on large graphs."""
+"""The explanation never contradicts the verdict, and is bounded on large graphs."""
 
 from __future__ import annotations
 

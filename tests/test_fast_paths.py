@@ -113,7 +113,7 @@ def test_own_d_separation_equals_networkx_with_sets():
 
 @pytest.mark.parametrize("seed", range(4))
 def test_vectorised_id_bootstrap_equals_the_loop_for_a_seed(seed):
-    """Issue 15: resample counts as weights in a Mann-Whitney statistic give the loop's AUC and CE exactly (to rounding)."""
+    """Resample counts as weights in a Mann-Whitney statistic give the loop's AUC and CE exactly (to rounding)."""
     from references import bootstrap_loop
 
     from causaliqa.stats.metrics import bootstrap_auc_ce

@@ -1,4 +1,4 @@
-"""Issue 10: claims, selection semantics, exporters and bridges on every legal graph, odd inputs."""
+"""Claims, selection semantics, exporters and bridges on every legal graph, odd inputs."""
 
 from __future__ import annotations
 

@@ -130,7 +130,7 @@ def test_between_images_auc_equals_brute_force_and_the_resampled_form():
 
 
 def test_held_out_auc_is_unbiased_under_no_association_where_pooled_out_of_fold_was_not():
-    """Issue 11.2, measured case: 80 ids with one row each (a mixture) and M independent of Q."""
+    """Measured case: 80 ids with one row each (a mixture) and M independent of Q."""
     rng = np.random.default_rng(11)
     aucs = []
     for sim in range(300):
@@ -192,7 +192,7 @@ def _reference_grouped_auc(q, m, groups, k, seed):
 
 
 def test_grouped_predictability_keeps_separated_folds_and_matches_an_sklearn_loop():
-    """Issue 11.1: separated folds carry the strongest signal; dropping them biased mAUC down."""
+    """Separated folds carry the strongest signal; dropping them biased mAUC down."""
     rng = np.random.default_rng(7)
     groups = np.repeat(np.arange(30), 16)
     q = rng.normal(size=groups.size)

@@ -1,4 +1,4 @@
-"""Issue 9: stored values always match their inputs and estimators; one writer; interrupts keep the work;
+"""Stored values always match their inputs and estimators; one writer; interrupts keep the work;
 inputs are never dropped or misread silently; every mistake is one line before any work starts."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 13: one estimator computed another way on the same images - a ``#variant`` spec with its own column and
+"""One estimator computed another way on the same images - a ``#variant`` spec with its own column and
 options (``preprocess``), scored beside the plain one."""
 
 import json
@@ -68,7 +68,7 @@ def test_unknown_preprocessing_is_one_line_with_a_hint():
 
 @pytest.mark.slow
 def test_clip_label_set_interventions_from_a_written_checkpoint(tmp_path):
-    """Issue 13.2, weak task guidance: zero-shot CLIP with the task's label set, a shuffled one and an unrelated one,
+    """Weak task guidance: zero-shot CLIP with the task's label set, a shuffled one and an unrelated one,
     as three '#variant' columns of one checkpoint. max_prob is a max over the same prompts whatever their order, so
     the shuffled set must give the task set's Q exactly; the unrelated set must not."""
     import open_clip

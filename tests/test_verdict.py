@@ -67,7 +67,7 @@ def test_simulate_cli(tmp_path):
 
 @pytest.mark.slow
 def test_a_true_graph_is_falsified_at_most_about_alpha_of_the_time():
-    """Issue 11.6: with BH over every test (dependences included) a true baseline fell 17 % of the time at n = 1000.
+    """With BH over every test (dependences included) a true baseline fell 17 % of the time at n = 1000.
     The family is now the graph's own valid independence tests, Holm within it: the family-wise error is <= alpha."""
     from causaliqa.graph.model import CausalGraph
 

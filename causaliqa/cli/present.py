@@ -39,7 +39,7 @@ def conditioning_lines(pairs) -> list[str]:
                 out.append(f"{r.m} ~ {r.q} | {g.by}: mAUC {g.mean_auc:.3f} [{g.auc_ci[0]:.3f}, {g.auc_ci[1]:.3f}] over "
                            f"{g.folds_used} of {g.folds_total} folds ({g.folds_separated} separated, kept for AUC; excluded: "
                            f"{g.folds_test_one_class} one-class test, {g.folds_train_one_class} one-class training), "
-                           f"mCE {g.mean_cross_entropy:.3f}")
+                           f"mean CE {g.mean_cross_entropy:.3f}")
     return out
 
 

@@ -59,7 +59,8 @@ class Estimator:
             self._loaded = True
 
     def load_checked(self, where: str) -> None:
-        """Load the weights now, turning any failure into one line naming the spec and the file."""
+        """Load the weights now, turning any failure into one line naming the spec and the file (``where`` names the
+        estimator itself or a place that does; it is not repeated)."""
         try:
             self.ensure_loaded()
         except CausaliqaError:
@@ -67,10 +68,11 @@ class Estimator:
         except Exception as err:  # a library's own error on a wrong file: reported, not a traceback
             message = f"{type(err).__name__}: {err}"
             if self.spec.weights_kind in ("default", "tag") and any(h in message.lower() for h in _DOWNLOAD_HINTS):
-                raise CausaliqaError(where, str(self.spec.estimator), "weights available offline: pass a local file with "
+                raise CausaliqaError(where, None if where == str(self.spec.estimator) else str(self.spec.estimator),
+                                     "weights available offline: pass a local file with "
                                      f"{self.spec.base}@/path/to/weights", f"a failed download ({message})") from None
             what = f"weights {self.spec.weights!r} that {self.spec.base} can load" if self.spec.weights else f"{self.spec.base} to load"
-            raise CausaliqaError(where, str(self.spec.estimator), what, message) from None
+            raise CausaliqaError(where, None if where == str(self.spec.estimator) else str(self.spec.estimator), what, message) from None
 
     def load(self) -> None:  # pragma: no cover - overridden
         """Build the model and load weights onto ``self.device``."""

@@ -7,7 +7,7 @@ import torch
 
 from causaliqa.errors import CausaliqaError
 from causaliqa.estimators.base import Estimator, check_weights_file, to_float
-from causaliqa.estimators.registry import register_estimator
+from causaliqa.estimators.registry import NOT_PER_IMAGE, register_estimator
 
 
 @register_estimator("iqa", family=True)
@@ -28,14 +28,17 @@ class PyiqaMetric(Estimator):
 
     @classmethod
     def check_name(cls, metric: str, where: str) -> None:
-        """Any pyiqa no-reference metric, with a did-you-mean hint."""
+        """Any pyiqa no-reference metric that scores one image, with a did-you-mean hint."""
         import pyiqa
         from pyiqa.default_model_configs import DEFAULT_CONFIGS
 
+        if metric in NOT_PER_IMAGE:
+            raise CausaliqaError(where, None, "a per-image no-reference quality metric (Q scores each image)",
+                                 f"{metric!r}, {NOT_PER_IMAGE[metric]}")
         if metric not in DEFAULT_CONFIGS or DEFAULT_CONFIGS[metric].get("metric_mode") != "NR":
             from causaliqa.graph.model import did_you_mean
 
-            nr = pyiqa.list_models(metric_mode="NR")
+            nr = [m for m in pyiqa.list_models(metric_mode="NR") if m not in NOT_PER_IMAGE]
             raise CausaliqaError(where, None, f"a pyiqa no-reference metric{did_you_mean(metric, nr)}", repr(metric))
 
     def __init__(self, metric: str, weights: str | None = None, where: str = "estimator") -> None:

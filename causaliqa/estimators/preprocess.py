@@ -1,5 +1,5 @@
 """Preprocessing applied to a batch before an estimator sees it (``estimator_options: {SPEC: {preprocess: NAME}}``),
-so one estimator can be computed another way on the same images (issue 13's interventions). Batches are uint8 NCHW."""
+so one estimator can be computed another way on the same images (interventions on the quality computation). Batches are uint8 NCHW."""
 
 from __future__ import annotations
 

@@ -39,10 +39,20 @@ def _torchvision_classifiers() -> list[str]:
     return sorted(torchvision.models.list_models(module=torchvision.models))
 
 
+# pyiqa lists these as no-reference, but none is a quality score of one image
+NOT_PER_IMAGE = {
+    "fid": "a distance between the feature distributions of two image sets",
+    "fid_dinov2": "a distance between the feature distributions of two image sets",
+    "sfid": "a distance between the feature distributions of two image sets",
+    "inception_score": "a score of a whole set of generated images",
+    "clipscore": "the agreement of an image with a caption, which needs a caption per image",
+}
+
+
 def _pyiqa_nr_metrics() -> list[str]:
     import pyiqa
 
-    return sorted(pyiqa.list_models(metric_mode="NR"))
+    return sorted(m for m in pyiqa.list_models(metric_mode="NR") if m not in NOT_PER_IMAGE)
 
 
 def estimator_class(spec: EstimatorSpec, where: str = "estimator"):

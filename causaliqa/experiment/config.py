@@ -75,7 +75,7 @@ class InterventionVariant(BaseModel):
 
 
 class InterventionSpec(BaseModel):
-    """Change how Q is computed while the images stay the same (issue 13): a baseline computation and variants."""
+    """Change how Q is computed while the images stay the same: a baseline computation and variants."""
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1)

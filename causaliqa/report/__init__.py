@@ -69,7 +69,7 @@ def _blocks(results, figures: dict[str, list[Path]]) -> list[tuple]:
                 rows.append([short_name(p.m), short_name(p.q), g.by, auc, _fmt(g.mean_cross_entropy) if g.estimable else "n/a",
                              f"{g.groups_used} of {g.n_groups}", f"{g.folds_used} of {g.folds_total}", str(g.folds_separated),
                              str(g.folds_test_one_class), str(g.folds_train_one_class)])
-    b.append(("table", ["M", "Q", "given", "mAUC [95 % CI over groups]", "mCE (non-separated folds)", "groups used", "folds used",
+    b.append(("table", ["M", "Q", "given", "mAUC [95 % CI over groups]", "mean CE (non-separated folds)", "groups used", "folds used",
                         "of which separated (AUC only)", "excluded: one-class test fold", "excluded: one-class training fold"], rows))
     if figures.get("conditioning"):
         b.append(("img", figures["conditioning"], "Mean fold AUC of one logistic model per label and per image id, 95 % CI over groups."))
