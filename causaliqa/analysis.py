@@ -374,10 +374,18 @@ def analyse_store(out: str | Path, m_columns: list[str], q_columns: list[str], s
     timings = {"read": time.perf_counter() - started}
     if frame.empty:
         raise CausaliqaError(str(Path(out) / "scores.parquet"), None, "scored rows to analyse", "a store without rows")
+    for flag, cols in (("--q", q_columns), ("--m", m_columns)):
+        for col in cols:
+            if not pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(frame[col]) and flag == "--q":
+                raise CausaliqaError("causaliqa analyze", flag, "a numeric score column (an estimator's output such as tv.score)",
+                                     f"{col!r}, a column of {frame[col].dtype} values")
+            if frame[col].notna().any() and not np.isfinite(frame[col].dropna().to_numpy(dtype=np.float64)).all():
+                raise CausaliqaError("causaliqa analyze", flag, "finite values", f"{col!r} holds infinities")
     for col in m_columns:
         values = set(np.unique(frame[col].dropna()))
         if not values <= {0, 1}:
-            raise CausaliqaError(col, None, "a binary correctness column for M (an estimator's ':correct' output)", sorted(values)[:5])
+            raise CausaliqaError("causaliqa analyze", "--m", "a binary correctness column for M (an estimator's ':correct' output)",
+                                 f"{col!r} with values such as {', '.join(f'{float(v):g}' for v in sorted(values)[:5])}")
     members = load_mixtures(out) if mixtures else pd.DataFrame()
     pairs = analyse_pairs(frame, m_columns, q_columns, seed, n_boot, splits=splits, progress=progress, timings=timings)
     mix = []

@@ -24,6 +24,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        if err.filename is None:  # name the file whose write failed (disk full, no permission)
+            raise OSError(err.errno, err.strerror, str(path)) from err
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

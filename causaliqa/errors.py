@@ -28,9 +28,12 @@ class CausaliqaWarning(UserWarning):
 class Interrupted(Exception):
     """Ctrl-C or SIGTERM during scoring; what was scored is on disk. The CLI exits with 128 + the signal number."""
 
-    def __init__(self, kept: int, out, signum: int) -> None:
+    def __init__(self, kept: int, out, signum: int, complete: bool = False) -> None:
         self.kept, self.out, self.signum = kept, out, signum
-        super().__init__(f"interrupted: {kept} variants kept in {out}; run the same command to resume")
+        if complete:  # the signal came after the last row: nothing is left to score
+            super().__init__(f"interrupted after the last row: all {kept} variants this run scored are in {out}")
+        else:
+            super().__init__(f"interrupted: {kept} variants kept in {out}; run the same command to resume")
 
     @property
     def exit_code(self) -> int:

@@ -33,3 +33,12 @@ def shared_weights() -> Path:
 def _run_from_repo_root(monkeypatch):
     """Tests name files as a user would from the project root (graphs/baseline.yaml)."""
     monkeypatch.chdir(ROOT)
+
+
+@pytest.fixture(scope="session")
+def iqa_calibration() -> Path:
+    """pyiqa's five calibration images (TID2013) and the published values; skip cleanly without ../shared."""
+    root = SHARED / "data" / "iqa-calibration"
+    if not (root / "values.csv").exists():
+        pytest.skip(f"IQA calibration images not found at {root}")
+    return root

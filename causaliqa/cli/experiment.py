@@ -17,10 +17,10 @@ def analyze(
     store: Annotated[str, typer.Argument(help="A score store folder (or file:// URI), or an experiment file (re-analyse its store and rewrite its report).")],
     m: Annotated[Optional[list[str]], typer.Option("--m", help="With a store: correctness column(s) for M, e.g. efficientnet_lite0.correct.")] = None,
     q: Annotated[Optional[list[str]], typer.Option("--q", help="With a store: quality column(s) for Q, e.g. iqa:brisque.score.")] = None,
-    seed: Annotated[int, typer.Option(help="Seeds every random draw: splits, jackknife groups, folds, resamples, permutations.")] = 0,
-    n_boot: Annotated[int, typer.Option(min=10, help="Bootstrap resamples of the group-wise correlations (the point-wise and CV intervals are jackknives).")] = 1000,
-    splits: Annotated[int, typer.Option(min=1, help="Repeated 80/20 splits by image id (point-wise and mixtures).")] = 10,
-    null_permutations: Annotated[int, typer.Option(min=0, help="Permutations for the mixtures' no-association band (0: none).")] = 200,
+    seed: Annotated[int, typer.Option(min=0, max=2**63 - 1, help="Seeds every random draw: splits, jackknife groups, folds, resamples, permutations.")] = 0,
+    n_boot: Annotated[int, typer.Option(min=10, max=1_000_000, help="Bootstrap resamples of the group-wise correlations (the point-wise and CV intervals are jackknives).")] = 1000,
+    splits: Annotated[int, typer.Option(min=1, max=1000, help="Repeated 80/20 splits by image id (point-wise and mixtures).")] = 10,
+    null_permutations: Annotated[int, typer.Option(min=0, max=1_000_000, help="Permutations for the mixtures' no-association band (0: none).")] = 200,
     mixtures: Annotated[bool, typer.Option(help="Analyse the store's mixtures (mixtures.parquet) when it has them.")] = True,
     progress: Annotated[bool, typer.Option(help="A progress bar per analysis stage (on stderr).")] = True,
     json_out: Annotated[Optional[Path], typer.Option("--json-out", help="Also write all results as JSON here.")] = None,
@@ -100,9 +100,9 @@ def _run_and_print(experiment: Path, overrides: list[str], score: bool = True, o
 def run(
     experiment: Annotated[Path, typer.Argument(help="Experiment file (experiments/*.yaml).")],
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a field: dataset.images=/data/val, dataset.limit=100; repeatable.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Overrides scoring.batch_size.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, max=1_000_000, help="Overrides scoring.batch_size.")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or cuda:N (overrides scoring.device).")] = None,
-    workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding/corruption worker processes.")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=0, max=1024, help="Decoding/corruption worker processes.")] = None,
     rescore: Annotated[bool, typer.Option("--rescore", help="Re-score stored values whose inputs or estimators changed instead of stopping.")] = False,
     out: Annotated[Optional[str], typer.Option("--out", help="Store folder for the scores (default: the file's out:).")] = None,
     report: Annotated[Optional[str], typer.Option("--report", help="Report folder (default: the file's report:, else the store folder).")] = None,
@@ -126,8 +126,8 @@ def run(
 @user_errors
 def simulate(
     graph: Annotated[Path, typer.Argument(help="Graph file.")],
-    n: Annotated[int, typer.Option("--n", min=2, help="Rows.")] = 1000,
-    seed: Annotated[int, typer.Option()] = 0,
+    n: Annotated[int, typer.Option("--n", min=2, max=10_000_000, help="Rows.")] = 1000,
+    seed: Annotated[int, typer.Option(min=0, max=2**63 - 1, help="Seeds the model's weights and the draws.")] = 0,
     binary: Annotated[str, typer.Option(help="Comma-separated binary nodes (logistic link); default: M where the graph has it.")] = "",
     categorical: Annotated[str, typer.Option(help="Comma-separated categorical nodes.")] = "",
     out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Write the data (.parquet or .csv).")] = None,
@@ -137,7 +137,7 @@ def simulate(
     design: Annotated[bool, typer.Option("--design", help="A full-factorial IQA design from a graph over C, S, X0 (graphs/design_*.yaml): "
                                                   "prints how often each --test graph is falsified (power table).")] = False,
     images: Annotated[str, typer.Option(help="With --design: comma-separated numbers of images (x 5 corruptions x 3 severities).")] = "5,10,20,40",
-    sims: Annotated[int, typer.Option(min=1, help="With --design: simulated designs per size.")] = 20,
+    sims: Annotated[int, typer.Option(min=1, max=100_000, help="With --design: simulated designs per size.")] = 20,
 ) -> None:
     """Draw data from a random linear/logistic structural model over GRAPH; optionally test graphs against it.
 
@@ -160,6 +160,10 @@ def simulate(
         return
     if out is not None and out.suffix not in (".parquet", ".csv"):
         raise CausaliqaError("--out", None, "a .parquet or .csv file", str(out))
+    if out is not None:
+        from causaliqa.cli.present import check_output_file
+
+        check_output_file(out, "--out")
     data = draw(g, n, seed, binary_nodes or None, categorical_nodes)
     typer.echo(f"{n} rows from a random linear/logistic model over {g.name} (seed {seed}); columns: {', '.join(data.columns)}")
     if out is not None:

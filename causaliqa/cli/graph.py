@@ -41,7 +41,7 @@ def check(
     targets: Annotated[list[str], typer.Argument(help="GRAPH [QUERY], or graph files and folders to verify every claim.")],
     expect: Annotated[Optional[str], typer.Option(help="With a query: exit 1 unless the verdict is 'separated' or 'connected'.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    paths: Annotated[int, typer.Option("--paths", min=0, help="Paths to list: open ones first, then blocked ones; the rest are counted.")] = 5,
+    paths: Annotated[int, typer.Option("--paths", min=0, max=1_000_000, help="Paths to list: open ones first, then blocked ones; the rest are counted.")] = 5,
     no_paths: Annotated[bool, typer.Option("--no-paths", help="Only the verdict.")] = False,
 ) -> None:
     """Answer a d-separation query with every path and why it is open or blocked, or verify the claims of graph files.

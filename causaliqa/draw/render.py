@@ -30,6 +30,9 @@ def draw_graph(graph: CausalGraph, path: str | Path, dpi: int = 150, highlight: 
 
     path = Path(path)
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise CausaliqaError(str(path), None, f"a file to write (one of {' '.join(FORMATS)}); a folder of graphs draws into a folder",
+                             "an existing folder")
     if suffix not in FORMATS:
         raise CausaliqaError(str(path), "suffix", f"one of {' '.join(FORMATS)}", repr(path.suffix or "none"))
     if not path.parent.exists():

@@ -25,10 +25,11 @@ PREPROCESS = {"grayscale": grayscale, "downscale2": downscale2}
 
 
 def check_preprocess(name, where: str) -> str:
-    if name not in PREPROCESS:
+    if not isinstance(name, str) or name not in PREPROCESS:
         from causaliqa.graph.model import did_you_mean
 
-        raise CausaliqaError(where, "preprocess", f"one of {', '.join(PREPROCESS)}{did_you_mean(str(name), PREPROCESS)}", repr(name))
+        hint = did_you_mean(name, PREPROCESS) if isinstance(name, str) else ""
+        raise CausaliqaError(where, "preprocess", f"one of {', '.join(PREPROCESS)}{hint}", repr(name))
     return name
 
 

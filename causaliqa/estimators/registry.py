@@ -97,6 +97,10 @@ def check_options(spec: EstimatorSpec, options: dict, where: str) -> None:
         from causaliqa.estimators.preprocess import check_preprocess
 
         check_preprocess(options["preprocess"], where)
+    if "seed" in options:
+        seed = options["seed"]
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+            raise CausaliqaError(where, "seed", "a whole number from 0 to 2**63 - 1", repr(seed))
 
 
 def get_estimator(spec: str | EstimatorSpec, where: str = "estimator", **options):
@@ -109,10 +113,14 @@ def get_estimator(spec: str | EstimatorSpec, where: str = "estimator", **options
     seed = int(options.pop("seed", 0))
     preprocess = options.pop("preprocess", None)
     cls = estimator_class(spec, where)
-    if spec.family is None and spec.name in _REGISTRY:
-        estimator = cls(weights=spec.weights, **options)
-    else:
-        estimator = cls(spec.name, weights=spec.weights, where=where, **options)
+    try:
+        if spec.family is None and spec.name in _REGISTRY:
+            estimator = cls(weights=spec.weights, **options)
+        else:
+            estimator = cls(spec.name, weights=spec.weights, where=where, **options)
+    except (TypeError, ValueError) as err:  # an option value of the wrong type or shape
+        raise CausaliqaError(where, "options", f"option values {spec.base} takes ({', '.join(map(str, options)) or 'none given'})",
+                             f"{type(err).__name__}: {err}") from None
     estimator.spec = spec
     estimator.seed = seed
     if preprocess is not None:

@@ -8,12 +8,10 @@ is otherwise an error (:func:`causaliqa.experiment.config.load_experiment`).
 from __future__ import annotations
 
 import csv
-import warnings
 from pathlib import Path
 
 from causaliqa.atomic import atomic_path
 from causaliqa.data.datasets import DatasetSpec
-from causaliqa.errors import CausaliqaWarning
 
 # file in skimage/data -> (ImageNet class index, class name)
 SKIMAGE_IMAGES = {

@@ -22,7 +22,7 @@ from causaliqa.errors import CausaliqaError
 from causaliqa.experiment.config import PROXY_MEANING, Experiment
 from causaliqa.experiment.fallback import dataset_or_fallback
 from causaliqa.scoring.run import ScoreSummary
-from causaliqa.serialize import Serializable, Tabular
+from causaliqa.serialize import Tabular
 from causaliqa.verdict import VerdictTable, graph_verdicts
 
 

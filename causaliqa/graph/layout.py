@@ -1,17 +1,12 @@
-"""Node positions: the file's ``layout``, otherwise layers that keep causes left of effects."""
+"""Node positions of a :class:`~causaliqa.graph.model.CausalGraph` (not imported: the graph draws itself with this
+module): the file's ``layout``, otherwise layers that keep causes left of effects; and edges bent around nodes."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import networkx as nx
 
-if TYPE_CHECKING:  # the type only: model.py draws itself with this module (no import cycle)
-    from causaliqa.graph.model import CausalGraph
 
-
-
-def layered_layout(graph: CausalGraph) -> dict[str, tuple[float, float]]:
+def layered_layout(graph) -> dict[str, tuple[float, float]]:
     """x = longest-path depth from a source; nodes of one layer spread evenly on y."""
     digraph = graph.to_networkx()
     depth: dict[str, int] = {}
@@ -27,7 +22,7 @@ def layered_layout(graph: CausalGraph) -> dict[str, tuple[float, float]]:
     return positions
 
 
-def node_positions(graph: CausalGraph) -> dict[str, tuple[float, float]]:
+def node_positions(graph) -> dict[str, tuple[float, float]]:
     """The file's positions; nodes it does not place are auto-placed, moved down until no node is within 0.5."""
     auto = layered_layout(graph)
     placed = {n: tuple(map(float, graph.layout[n])) for n in graph.nodes if n in graph.layout}

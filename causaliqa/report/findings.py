@@ -281,12 +281,12 @@ def conventions(results) -> list[str]:
         f"partition of the ids, so each image is held out equally often; the value is the mean over splits, their range is "
         f"shown apart. The AUC counts pairs of held-out variants of different images (the population AUC; pairs within an "
         f"image are App. G's question) and ranks by the fitted linear predictor.",
-        f"Point-wise 95 % CI: delete-a-group jackknife over image ids (the ids dealt into up to 100 groups; each replicate "
-        f"leaves one group out and redoes every split's fitted direction and held-out AUC; estimate +- t x the jackknife "
-        f"standard error; coverage 0.95 measured by simulation on clustered variants; CE keeps each split's fit). Where the "
-        f"fitted direction flips between replicates, as with a weak association on few images, the interval widens up to "
-        f"[0, 1]: the data cannot tell the direction. Intervals are per pair; the ranking sentence uses simultaneous "
-        f"intervals (Bonferroni over the comparisons with the best).",
+        "Point-wise 95 % CI: delete-a-group jackknife over image ids (the ids dealt into up to 100 groups; each replicate "
+        "leaves one group out and redoes every split's fitted direction and held-out AUC; estimate +- t x the jackknife "
+        "standard error; coverage 0.95 measured by simulation on clustered variants; CE keeps each split's fit). Where the "
+        "fitted direction flips between replicates, as with a weak association on few images, the interval widens up to "
+        "[0, 1]: the data cannot tell the direction. Intervals are per pair; the ranking sentence uses simultaneous "
+        "intervals (Bonferroni over the comparisons with the best).",
         f"Group-wise KRCC, PLCC, SRCC: mean Q against accuracy over the (corruption, severity) groups"
         f"{', the clean images a group of their own' if a.clean_group else ' (clean images are not a group, as in the paper)'}, "
         f"signed, scipy's p-values; Kendall and Spearman CIs: {a.n_boot}-resample expanded percentile bootstrap over "

@@ -141,10 +141,12 @@ class PartWriter:
         write_failures(self.out, self.failures, None)
 
     def stop(self, err: BaseException) -> Interrupted:
-        """Keep what was scored; the ``Interrupted`` to raise for Ctrl-C / SIGTERM."""
+        """Keep what was scored; the ``Interrupted`` to raise for Ctrl-C / SIGTERM. A second Ctrl-C or SIGTERM while
+        the rows are written waits for them (an impatient user's double Ctrl-C had killed the process mid-write)."""
         import signal
 
-        self.keep()
+        with signals_deferred():
+            self.keep()
         signum = signal.SIGINT if isinstance(err, KeyboardInterrupt) else signal.SIGTERM
         return Interrupted(self.written, self.out, int(signum))
 
@@ -153,18 +155,52 @@ class PartWriter:
 
 
 @contextlib.contextmanager
-def sigterm_stops_the_run():
-    """SIGTERM raises ``Terminated`` in the main thread (elsewhere it is left alone), so a run stops as on Ctrl-C."""
+def signals_deferred():
+    """Ctrl-C and SIGTERM wait while the block writes what must stay whole (the last rows, a compaction); the
+    signals that came are listed in what it yields. Outside the main thread it changes nothing."""
     import signal
     import threading
 
-    def on_term(signum, frame):
-        raise Terminated()
+    got: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield got
+        return
 
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, on_term) if main else None
+    def remember(signum, frame):
+        got.append(signum)
+
+    previous = {s: signal.signal(s, remember) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield got
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """The first Ctrl-C or SIGTERM stops a run (KeyboardInterrupt / ``Terminated`` in the main thread); later ones
+    are remembered and wait, so the rows being kept are written whole (a double Ctrl-C had killed the flush).
+    Outside the main thread it changes nothing."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stopping: list[int] = []
+
+    def on_signal(signum, frame):
+        if stopping:
+            return
+        stopping.append(signum)
+        raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+

@@ -30,7 +30,7 @@ import pandas as pd
 from causaliqa.data.datasets import ImageRecord
 from causaliqa.errors import CausaliqaError
 from causaliqa.scoring.batch import (
-    CPU_BATCH, CUDA_BATCH, PartWriter, Terminated, failure_row, resolve_device, score_robustly, sigterm_stops_the_run,
+    CPU_BATCH, CUDA_BATCH, PartWriter, Terminated, failure_row, resolve_device, score_robustly, stop_on_signals,
 )
 from causaliqa.scoring.plan import DECODE_CPUS, actor_layout
 
@@ -270,28 +270,30 @@ def run_groups_ray(groups, bindings, out: Path, shas: dict, batch_size: int | No
         return writer.counts()
     bar = tqdm(total=total, unit="img", desc="scoring (ray)", disable=not progress, dynamic_ncols=True)
     try:
-        with sigterm_stops_the_run():
-            pipeline = build_pipeline(items, bindings, missing, batch_size, options, device)
-            for batch in pipeline.iter_batches(batch_size=None, batch_format="pandas", prefetch_batches=1):
-                batch = batch[~batch["row"].isin(done)]  # a retried task's rows, already written
-                done.update(batch["row"].tolist())
-                frames, failures = _rows_of(batch, records, bindings, missing, shas)
-                writer.failures += failures
-                for frame in frames:
-                    writer.add(frame)
-                bar.update(len(batch))
-            writer.flush()
-    except (KeyboardInterrupt, Terminated) as err:
+        with stop_on_signals():  # as the local pass: a second signal waits for the kept rows
+            try:
+                pipeline = build_pipeline(items, bindings, missing, batch_size, options, device)
+                for batch in pipeline.iter_batches(batch_size=None, batch_format="pandas", prefetch_batches=1):
+                    batch = batch[~batch["row"].isin(done)]  # a retried task's rows, already written
+                    done.update(batch["row"].tolist())
+                    frames, failures = _rows_of(batch, records, bindings, missing, shas)
+                    writer.failures += failures
+                    for frame in frames:
+                        writer.add(frame)
+                    bar.update(len(batch))
+                writer.flush()
+            except (KeyboardInterrupt, Terminated) as err:
+                bar.close()
+                raise writer.stop(err) from None
+            except CausaliqaError:
+                raise
+            except Exception as err:  # a worker's error that Ray gave up on: what was written stays, the rest is for resume
+                bar.close()
+                writer.keep()
+                raise CausaliqaError(str(out), None, "a Ray run that finishes (rows written so far are kept; run again to resume)",
+                                     f"{type(err).__name__}: {_last_line(err)}") from None
+    finally:
         bar.close()
-        raise writer.stop(err) from None
-    except CausaliqaError:
-        raise
-    except Exception as err:  # a worker's error that Ray gave up on: what was written stays, the rest is for resume
-        bar.close()
-        writer.keep()
-        raise CausaliqaError(str(out), None, "a Ray run that finishes (rows written so far are kept; run again to resume)",
-                             f"{type(err).__name__}: {_last_line(err)}") from None
-    bar.close()
     return writer.counts()
 
 

@@ -22,11 +22,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from causaliqa.data.corrupt import load_variant
 from causaliqa.data.datasets import ImageRecord
-from causaliqa.errors import CausaliqaError
+from causaliqa.errors import CausaliqaError, Interrupted
 from causaliqa.estimators.base import Estimator
 from causaliqa.scoring.batch import (  # noqa: F401  (resolve_device, auto_batch_size: part of this module's API)
     CPU_BATCH, CUDA_BATCH, PartWriter, Terminated, auto_batch_size, failure_row, resolve_device, score_robustly,
-    sigterm_stops_the_run, write_failures,
+    signals_deferred, stop_on_signals, write_failures,
 )
 from causaliqa.scoring.provenance import prepare_store
 from causaliqa.scoring.ray_backend import RayOptions, check_backend, ray_session, run_groups_ray
@@ -208,8 +208,11 @@ def score_images(
                 counts = run_groups_ray(groups, shipped, out, shas, requested_batch, part_size, progress, total, ray, device)
         else:
             counts = _run_groups(groups, bindings, out, shas, torch_device, batch_size, workers, part_size, progress, total)
-        frame = compact(out)
-        write_failures(out, counts["failures"], frame)
+        with signals_deferred() as got:  # the compaction and the failures stay whole; a signal now waits for them
+            frame = compact(out)
+            write_failures(out, counts["failures"], frame)
+        if got:
+            raise Interrupted(counts["scored"], out, got[0], complete=True)
     columns = tuple(c for b in bindings for c in b.columns)
     first_s, first_rows = counts.get("first", (float("nan"), 0))
     return ScoreSummary(str(out), len(frame), counts["scored"], len(records) - total, len(counts["failures"]),
@@ -233,28 +236,30 @@ def _run_groups(groups, bindings, out, shas, torch_device, batch_size, workers, 
     writer = PartWriter(out, part_size)
     bar = tqdm(total=total, unit="img", desc="scoring", disable=not progress or total == 0, dynamic_ncols=True)
     try:
-        with sigterm_stops_the_run():
-            for missing, group in groups.items():
-                active = [bindings[i] for i in missing]
-                loader = DataLoader(
-                    VariantDataset(group), batch_size=batch_size, shuffle=False, collate_fn=_collate,
-                    num_workers=default_workers() if workers is None else workers,
-                    pin_memory=torch_device.type == "cuda", persistent_workers=False,
-                )
-                for indices, batch, failed in loader:
-                    writer.failures += [failure_row(group[i], "", reason) for i, reason in failed]
-                    if indices:
-                        # one host->device copy per batch (from pinned memory, asynchronous), shared by every estimator
-                        batch = batch.to(torch_device, non_blocking=True)
-                        frame, est_failures = _score_batch([group[i] for i in indices], batch, active, shas)
-                        writer.failures += est_failures
-                        writer.add(frame)
-                    bar.update(len(indices) + len(failed))
-                writer.flush()
-    except (KeyboardInterrupt, Terminated) as err:
-        bar.close()
-        raise writer.stop(err) from None
-    bar.close()
+        with stop_on_signals():  # the first Ctrl-C / SIGTERM stops the loop; a second one waits for the rows to be kept
+            try:
+                for missing, group in groups.items():
+                    active = [bindings[i] for i in missing]
+                    loader = DataLoader(
+                        VariantDataset(group), batch_size=batch_size, shuffle=False, collate_fn=_collate,
+                        num_workers=default_workers() if workers is None else workers,
+                        pin_memory=torch_device.type == "cuda", persistent_workers=False,
+                    )
+                    for indices, batch, failed in loader:
+                        writer.failures += [failure_row(group[i], "", reason) for i, reason in failed]
+                        if indices:
+                            # one host->device copy per batch (from pinned memory, asynchronous), shared by every estimator
+                            batch = batch.to(torch_device, non_blocking=True)
+                            frame, est_failures = _score_batch([group[i] for i in indices], batch, active, shas)
+                            writer.failures += est_failures
+                            writer.add(frame)
+                        bar.update(len(indices) + len(failed))
+                    writer.flush()
+            except (KeyboardInterrupt, Terminated) as err:
+                bar.close()
+                raise writer.stop(err) from None
+    finally:
+        bar.close()  # an error's line starts on a line of its own, not after the bar
     return writer.counts()
 
 

@@ -62,8 +62,24 @@ def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
         raise
 
 
+PART_NAME = re.compile(r"^part-\d{20}-\d+-[0-9a-f]{8}\.parquet$")  # what write_part names its files
+
+
 def part_files(out: Path) -> list[Path]:
-    return sorted((out / "parts").glob("part-*.parquet")) if (out / "parts").is_dir() else []
+    """The store's parts; any other file in ``parts/`` (a copied-in Parquet file, say) is an error, not ignored and
+    not read: rows from a file the store did not write would pass for scored ones."""
+    folder = out / "parts"
+    if not folder.is_dir():
+        return []
+    parts, foreign = [], []
+    for p in folder.iterdir():
+        if p.name.startswith("."):  # a temporary file of a write in progress (atomic_path)
+            continue
+        (parts if PART_NAME.match(p.name) and p.is_file() else foreign).append(p)
+    if foreign:
+        raise CausaliqaError(str(sorted(foreign)[0]), None, f"only the store's own parts in {folder} (move other files out; "
+                             "the store's parts are named part-<time>-<pid>-<hex>.parquet)", "a file the store did not write")
+    return sorted(parts)
 
 
 def write_part(out: Path, frame: pd.DataFrame) -> Path:
@@ -99,9 +115,9 @@ def writer_lock(out: Path, command: str = "causaliqa score") -> Iterator[None]:
 # ---- reading ------------------------------------------------------------------------------------
 def _read(path: Path, out: Path, columns: list[str] | None = None) -> pd.DataFrame:
     """One store file; with ``columns``, only those it has (pyarrow projection: the others are never decoded)."""
+    names = set(_schema_names(path, out))
     try:
         if columns is not None:
-            names = set(_schema_names(path, out))
             return pd.read_parquet(path, columns=[c for c in columns if c in names])
         return pd.read_parquet(path)
     except FileNotFoundError:
@@ -118,12 +134,23 @@ def _damaged(path: Path, out: Path, err: Exception) -> CausaliqaError:
 
 
 def _schema_names(path: Path, out: Path) -> list[str]:
+    """A store file's columns, after checking it is one: the key and provenance columns, and (in a store with
+    metadata) no column the store has no estimator for."""
     try:
-        return pq.read_schema(path).names
+        names = pq.read_schema(path).names
     except FileNotFoundError:
         raise
     except Exception as err:
         raise _damaged(path, out, err) from None
+    if path.parent.name == "parts" or path.name == "scores.parquet":  # a part was written by a run: with provenance
+        missing = [c for c in (META if path.parent.name == "parts" else KEY) if c not in names]
+        info = load_estimator_info(out) if (out / "estimators.json").exists() else None
+        unknown = [c for c in names if c not in META and info is not None and c not in info]
+        if missing or unknown:
+            what = f"no column{'s' if len(missing) > 1 else ''} {', '.join(missing)}" if missing else f"columns no estimator of the store wrote: {', '.join(unknown[:3])}"
+            raise CausaliqaError(str(path), None, "a file this store wrote (its key, provenance and estimator columns; move a "
+                                 f"foreign file out of {out})", what)
+    return names
 
 
 def _coalesce(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -179,6 +206,7 @@ def require_store(out: str | Path, where: str = "store") -> Path:
     out = store_location(out, where)
     if not out.is_dir():
         raise CausaliqaError(str(out), None, "a score store folder (made by `causaliqa score` or `causaliqa run`)", "no such folder")
+    check_layout(out)
     if not (out / "scores.parquet").exists() and not part_files(out):
         raise CausaliqaError(str(out), None, "a score store (scores.parquet or parts/)", "a folder without scores")
     return out
@@ -272,21 +300,42 @@ def write_estimator_info(out: Path, columns: dict) -> None:
     write_json_atomic(out / "estimators.json", {"format": STORE_FORMAT, "columns": columns})
 
 
+def check_layout(out: Path) -> None:
+    """The store's own names have the shape the store gives them (parts a folder, the base and the lock files)."""
+    for name, want_dir in (("parts", True), ("scores.parquet", False), (".lock", False), ("estimators.json", False),
+                           ("failures.parquet", False), ("mixtures.parquet", False)):
+        path = out / name
+        if path.exists() and path.is_dir() != want_dir:
+            raise CausaliqaError(str(path), None, f"a {'folder' if want_dir else 'file'} (the store's own {name})",
+                                 f"a {'file' if want_dir else 'folder'}: move it out of the store")
+
+
 def check_store_path(out: Path, where: str = "--out") -> Path:
-    """The store folder can be created and written: not a file, not inside a file, not read-only."""
+    """The store folder can be created and written: not a file, not inside a file, not read-only, its own names of
+    the right shape."""
     out = store_location(out, where)
     if out.exists() and not out.is_dir():
         raise CausaliqaError(where, None, "a folder for the score store", f"{out} is a file")
+    if out.is_dir():
+        check_layout(out)
     ancestor = out
     while not ancestor.exists():
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise CausaliqaError(where, None, "a folder for the score store", f"{out} is inside the file {ancestor}")
-    try:
-        import tempfile
+    import tempfile
 
-        with tempfile.TemporaryFile(dir=ancestor):
-            pass
-    except OSError as err:
-        raise CausaliqaError(where, None, "a writable folder for the score store", f"{ancestor}: {err.strerror or err}") from None
+    for folder in (ancestor, out / "parts"):  # where the run will write, checked before it changes anything
+        if not folder.is_dir():
+            continue
+        try:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as err:
+            raise CausaliqaError(where, None, "a writable folder for the score store", f"{folder}: {os.strerror(err.errno)}") from None
+    if (out / ".lock").is_file():
+        try:
+            open(out / ".lock", "a").close()
+        except OSError as err:
+            raise CausaliqaError(where, None, "a store whose lock file can be written", f"{out / '.lock'}: {os.strerror(err.errno)}") from None
     return out
