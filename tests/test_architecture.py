@@ -17,7 +17,7 @@ LAYERS = [
     ["causaliqa.graph", "causaliqa.stats"],
     ["causaliqa.draw", "causaliqa.data", "causaliqa.estimators"],
     ["causaliqa.scoring"],
-    ["causaliqa.analysis", "causaliqa.verdict", "causaliqa.simulate"],
+    ["causaliqa.analysis", "causaliqa.verdict", "causaliqa.simulate", "causaliqa.prior"],
     ["causaliqa.report"],
     ["causaliqa.experiment"],
     ["causaliqa.cli"],

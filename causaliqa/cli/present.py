@@ -96,3 +96,69 @@ def check_output_file(path, where: str) -> None:
         raise CausaliqaError(where, None, "a file path to write", f"{path} is a folder")
     if not path.parent.is_dir():
         raise CausaliqaError(where, None, "a file in an existing folder", f"no folder {path.parent}")
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x != x else f"{100 * x:.1f}"
+
+
+def prediction_lines(result) -> list[str]:
+    """`causaliqa predict`: the overall table, the per-group table, the causal reading of each Q, notes."""
+    from causaliqa.report.figures import short_name
+    from causaliqa.table import format_table
+
+    labelled = any(e.actual == e.actual for e in result.estimates)
+    lines = [f"reference: {result.reference_rows} rows of {result.reference_images} images, accuracy {_pct(result.reference_accuracy)} %; "
+             f"target: {result.target_rows} rows of {result.target_images} images",
+             f"predicted accuracy of {short_name(result.m).removesuffix('.correct')} on the target (%, 95 % interval from "
+             f"{result.n_boot} image-id resamples of reference and target):"]
+    overall = [e for e in result.estimates if e.group == "all"]
+    header = ["method", "from", "predicted [95 % CI]"] + (["actual"] if labelled else [])
+    lines.append(format_table(header, [[e.method, short_name(e.q) if ", " not in e.q else "all Q", f"{_pct(e.accuracy)} [{_pct(e.ci[0])}, {_pct(e.ci[1])}]"]
+                                       + ([_pct(e.actual)] if labelled else []) for e in overall]))
+    groups = [e for e in result.estimates if e.group != "all"]
+    if groups:
+        best = overall[0]
+        mine = [e for e in groups if e.method == best.method and e.q == best.q]
+        lines += ["", f"per group ({best.method} from {short_name(best.q)}):",
+                  format_table(["group", "rows", "predicted [95 % CI]"] + (["actual"] if labelled else []),
+                               [[e.group, e.rows, f"{_pct(e.accuracy)} [{_pct(e.ci[0])}, {_pct(e.ci[1])}]"] + ([_pct(e.actual)] if labelled else [])
+                                for e in mine])]
+    lines += ["", "what the graphs say about each Q:"] + [f"  {short_name(q)}: {text}" for q, text in result.reading.items()]
+    lines += [f"note: {n}" for n in result.notes]
+    lines.append(f"seconds: {result.seconds:.1f}")
+    return lines
+
+
+def evaluation_lines(result) -> list[str]:
+    """`causaliqa predict --evaluate`: MAE per protocol, method and Q, best first."""
+    from causaliqa.report.figures import short_name
+    from causaliqa.table import format_table
+
+    lines = [f"mean absolute error of the predicted accuracy of {short_name(result.m).removesuffix('.correct')}, in accuracy "
+             "points, over held-out groups (95 % interval: groups resampled; they share images, so it is indicative):"]
+    for protocol in dict.fromkeys(e.protocol for e in result.errors):
+        mine = sorted((e for e in result.errors if e.protocol == protocol), key=lambda e: e.mae)
+        lines += ["", f"{protocol} ({mine[0].groups} groups):",
+                  format_table(["method", "from", "uses the task model", "MAE [95 % CI]"],
+                               [[e.method, short_name(e.q) if ", " not in e.q else "all Q", "yes" if e.uses_task_model else "no",
+                                 f"{e.mae:.1f} [{e.ci[0]:.1f}, {e.ci[1]:.1f}]"] for e in mine])]
+    lines += ["", "what the graphs say about each Q:"] + [f"  {short_name(q)}: {text}" for q, text in result.reading.items()]
+    lines.append(f"seconds: {result.seconds:.1f}")
+    return lines
+
+
+def profile_lines(result) -> list[str]:
+    from causaliqa.report.figures import short_name
+
+    lines = [f"{result.target_rows} rows profiled against the reference's (corruption, severity) cells (Wasserstein-1 distance "
+             "between Q distributions, in reference standard deviations):"]
+    for p in result.profiles:
+        near = "; ".join(f"{name} ({d:.2f})" for name, d in p.nearest)
+        lines.append(f"  {short_name(p.q)}: looks most like {p.nearest[0][0] if p.nearest else 'n/a'}; nearest: {near}; "
+                     f"{100 * p.outside_range:.1f} % of rows outside the reference's range [{p.reference_range[0]:.3g}, {p.reference_range[1]:.3g}]")
+        if p.reading:
+            lines.append(f"    {p.reading}")
+    if result.prediction is not None:
+        lines += ["", *prediction_lines(result.prediction)]
+    return lines

@@ -200,3 +200,57 @@ def mixture_auc(mixtures, stem: Path) -> list[Path]:
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     fig.tight_layout()
     return save_figure(fig, stem)
+
+
+def predicted_vs_actual(rows: pd.DataFrame, best: dict, stem: Path) -> list[Path]:
+    """Predicted against actual accuracy per held-out group, one panel per method (its best Q), the identity line,
+    corruption colours (``causaliqa predict --evaluate``). ``rows``: protocol, method, q, group, corruption,
+    predicted, actual; ``best``: method -> Q shown."""
+    plt = _plt()
+    methods = list(best)
+    cols = min(4, len(methods))
+    nrows = -(-len(methods) // cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(3.0 * cols, 3.0 * nrows), squeeze=False)
+    colours = corruption_colours(rows["corruption"].unique())
+    for ax in axes.flat[len(methods):]:
+        ax.set_visible(False)
+    for ax, method in zip(axes.flat, methods):
+        mine = rows[(rows["method"] == method) & (rows["q"] == best[method])]
+        for corruption, part in mine.groupby("corruption"):
+            ax.scatter(100 * part["actual"], 100 * part["predicted"], color=colours.get(corruption, "grey"), s=18, label=corruption)
+        ax.plot([0, 100], [0, 100], color="grey", lw=1, ls="--")
+        ax.set_xlim(0, 100)
+        ax.set_ylim(0, 100)
+        mae = mine["error"].mean() if "error" in mine else float("nan")
+        ax.set_title(f"{method}: {short_name(best[method].split(', ')[0]) if ', ' not in best[method] else 'all Q'}\nMAE {mae:.1f} points")
+        ax.set_xlabel("actual accuracy (%)")
+        ax.set_ylabel("predicted accuracy (%)")
+    handles = [plt.Line2D([], [], color=colours[c], marker="o", ls="", label=c) for c in sorted(rows["corruption"].unique())]
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(5, len(handles)), frameon=False)
+    fig.tight_layout()
+    return save_figure(fig, stem)
+
+
+def quality_profile(target: pd.DataFrame, reference: pd.DataFrame, profiles, stem: Path) -> list[Path]:
+    """Per Q: the target's distribution against the reference's clean cell and its nearest cells (``causaliqa profile``)."""
+    plt = _plt()
+    cols = min(3, len(profiles))
+    nrows = -(-len(profiles) // cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(3.4 * cols, 2.8 * nrows), squeeze=False)
+    for ax in axes.flat[len(profiles):]:
+        ax.set_visible(False)
+    for ax, profile in zip(axes.flat, profiles):
+        q = profile.q
+        values = [target[q].dropna().to_numpy()]
+        names = ["target"]
+        for name, _ in profile.nearest[:2]:
+            corruption, _, severity = name.partition(" severity ")
+            cell = reference[(reference["corruption"] == corruption) & ((reference["severity"] == int(severity)) if severity else True)]
+            values.append(cell[q].dropna().to_numpy())
+            names.append(f"reference: {name}")
+        ax.hist(values, bins=30, density=True, histtype="step", label=names, linewidth=1.4)
+        ax.set_title(short_name(q))
+        ax.set_xlabel(short_name(q))
+        ax.legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, stem)

@@ -24,6 +24,7 @@ STREAMS = {
     "correlation_resamples": 7,  # group-wise correlations: resampled (corruption, severity) groups
     "ci_permutations": 8,  # permutation-calibrated CI tests
     "cross_fitting": 9,  # folds of the cross-fitted regressions in the CI tests
+    "prior_resamples": 10,  # quality prior: image-id resamples of reference and target, and of groups for MAE intervals
 }
 
 
