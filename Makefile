@@ -24,17 +24,17 @@ $(VENV)/.installed-ray: $(VENV)/.installed
 install: $(VENV)/.installed
 
 # modules whose public functions carry runnable examples (run as doctests)
-DOCTESTS := causaliqa/graph causaliqa/estimators/spec.py causaliqa/serialize.py causaliqa/scoring/run.py causaliqa/analysis.py causaliqa/report/figures.py causaliqa/scoring/plan.py causaliqa/scoring/store.py
+DOCTESTS := causaliqa/graph causaliqa/estimators/spec.py causaliqa/serialize.py causaliqa/scoring/run.py causaliqa/analysis.py causaliqa/report/figures.py causaliqa/scoring/plan.py causaliqa/scoring/store.py docs/python.md
 
 test: install $(VENV)/.installed-ray
 	$(PY) -m ruff check --select F causaliqa tests benchmarks
-	$(PY) -m pytest -q tests $(DOCTESTS) --doctest-modules
+	$(PY) -m pytest -q tests $(DOCTESTS) --doctest-modules --doctest-glob='*.md'
 
 demo: install
 	$(VENV)/bin/causaliqa demo
 
 # Not a set-up command: measured speed against the reference libraries (writes benchmarks/results/*.json).
-BENCHES := grouped_cv bootstrap auc pooled_logit dsep corruptions scoring paper_analysis stages ray
+BENCHES := grouped_cv bootstrap auc pooled_logit dsep corruptions scoring paper_analysis stages ray prior
 bench: install $(VENV)/.installed-ray
 	set -e; for b in $(BENCHES); do $(PY) benchmarks/bench_$$b.py; done
 

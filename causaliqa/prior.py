@@ -165,6 +165,14 @@ def _probabilities(method: str, q_ref, m_ref, q_target, w_ref) -> np.ndarray:
     return acc.logistic_probabilities(q_ref, m_ref, q_target, w_ref)
 
 
+def _label(method: str, q, conf_col: str, entropy_col: str) -> str:
+    if isinstance(q, str):
+        return q
+    if method == "logistic (all Q)":
+        return ", ".join(q)
+    return f"-{entropy_col}" if method == "ATC-NE" else conf_col
+
+
 def _method_draws(method: str, q, reference, target, m, w_ref, w_target) -> tuple[np.ndarray, np.ndarray | None]:
     """(B, n_target) per-row predicted correctness (fitted methods; None for the anchors) and, for anchors, the (B,)
     accuracies of the whole target; fitted methods are averaged per group by the caller."""
@@ -198,8 +206,7 @@ def predict_accuracy(reference: pd.DataFrame, target: pd.DataFrame, m: str, q_co
     reference = reference.dropna(subset=[m, *q_columns]).reset_index(drop=True)
     target = target.dropna(subset=q_columns).reset_index(drop=True)
     rng = stream(seed, "prior_resamples")
-    w_ref = acc.id_weights(_codes(reference), n_boot, rng)
-    w_target = acc.id_weights(_codes(target), n_boot, rng)
+    ref_codes, target_codes = _codes(reference), _codes(target)
     jobs = [(method, q) for q in q_columns for method in methods]
     if len(q_columns) > 1 and "logistic" in methods:
         jobs.append(("logistic (all Q)", tuple(q_columns)))
@@ -213,22 +220,33 @@ def predict_accuracy(reference: pd.DataFrame, target: pd.DataFrame, m: str, q_co
         else:
             notes.append(f"AC, DoC and ATC need the task model's own {conf_col} and {entropy_col} in both stores (score them "
                          "with the task model's :max_prob and :entropy outputs): left out")
-    estimates, risk = [], target[[c for c in ("image_id", "corruption", "severity") if c in target.columns]].copy()
+    risk = target[[c for c in ("image_id", "corruption", "severity") if c in target.columns]].copy()
     actual = target[m].to_numpy(dtype=np.float64) if m in target.columns and target[m].notna().all() and \
         ("label" not in target.columns or (target["label"] >= 0).all()) else None
     cells = _groups(target) if groups else _groups(target)[:1]
-    for method, q in jobs:
-        p, _ = _method_draws(method, q, reference, target, m, w_ref, w_target)
-        label = q if isinstance(q, str) else (", ".join(q) if method == "logistic (all Q)" else conf_col if method in ("AC", "DoC", "ATC-MC") else f"-{entropy_col}")
-        for name, mask in cells:
-            draws = np.clip(acc._weighted_mean(p[:, mask], w_target[:, mask]), 0.0, 1.0)
-            finite = draws[1:][np.isfinite(draws[1:])]
+    draws: dict[tuple[int, int], list[np.ndarray]] = {}
+    # resamples in chunks, so a paper-size store (millions of rows) never holds more than ~2e7 weights at once
+    chunk = max(1, min(n_boot + 1, 20_000_000 // max(len(reference) + len(target), 1)))
+    for start in range(0, n_boot + 1, chunk):
+        size = min(chunk, n_boot + 1 - start)
+        w_ref = acc.id_weights(ref_codes, size - (start == 0), rng, data=start == 0)
+        w_target = acc.id_weights(target_codes, size - (start == 0), rng, data=start == 0)
+        for j, (method, q) in enumerate(jobs):
+            p, _ = _method_draws(method, q, reference, target, m, w_ref, w_target)
+            for g, (_, mask) in enumerate(cells):
+                draws.setdefault((j, g), []).append(np.clip(acc._weighted_mean(p[:, mask], w_target[:, mask]), 0.0, 1.0))
+            if start == 0 and (method in METHODS or method == "logistic (all Q)"):
+                risk[f"risk {method} {_label(method, q, conf_col, entropy_col)}"] = 1.0 - p[0]
+    estimates = []
+    for j, (method, q) in enumerate(jobs):
+        label = _label(method, q, conf_col, entropy_col)
+        for g, (name, mask) in enumerate(cells):
+            values = np.concatenate(draws[j, g])
+            finite = values[1:][np.isfinite(values[1:])]
             ci = tuple(float(x) for x in np.quantile(finite, [0.025, 0.975])) if finite.size else (float("nan"), float("nan"))
-            estimates.append(AccuracyEstimate(method, label, name, float(draws[0]), ci, int(mask.sum()),
+            estimates.append(AccuracyEstimate(method, label, name, float(values[0]), ci, int(mask.sum()),
                                               int(target.loc[mask, "image_id"].nunique()),
                                               float(actual[mask].mean()) if actual is not None else float("nan")))
-        if method in METHODS or method == "logistic (all Q)":
-            risk[f"risk {method} {label}"] = 1.0 - p[0]
     reading = {q: causal_reading(q, m) for q in q_columns}
     if any(method in ANCHORS for method, _ in jobs):
         reading[conf_col] = causal_reading(conf_col, m)

@@ -102,3 +102,41 @@ def test_no_tracker_numbers_or_ambiguous_mce_in_what_users_read():
     found = [f"{p.relative_to(ROOT)}:{i}" for p in files for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
              if any(w.search(line) for w in WORDS)]
     assert not found, found
+
+
+def _console_examples(text: str) -> list[tuple[str, str]]:
+    """(command, shown output) for every `$ causaliqa ...` line of a ```console block that shows output."""
+    examples = []
+    for block in re.findall(r"```console\n(.*?)```", text, re.S):
+        lines = block.rstrip("\n").split("\n")
+        i = 0
+        while i < len(lines):
+            if lines[i].startswith("$ causaliqa "):
+                j = i + 1
+                while j < len(lines) and not lines[j].startswith("$ "):
+                    j += 1
+                if j > i + 1:
+                    examples.append((lines[i][2:], "\n".join(lines[i + 1:j])))
+                i = j
+            else:
+                i += 1
+    return examples
+
+
+README_EXAMPLES = _console_examples((ROOT / "README.md").read_text(encoding="utf-8"))
+
+
+def test_readme_is_short_and_shows_examples():
+    assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= 200
+    assert len(README_EXAMPLES) >= 5
+
+
+@pytest.mark.parametrize("command, shown", README_EXAMPLES, ids=[c for c, _ in README_EXAMPLES])
+def test_readme_console_output_is_what_the_code_prints(command, shown):
+    import shlex
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "causaliqa.cli", *shlex.split(command)[1:]], capture_output=True, text=True,
+                            cwd=ROOT, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    assert (result.stdout + result.stderr).rstrip("\n") == shown

@@ -51,6 +51,7 @@ class AnalysesSpec(BaseModel):
     clean_group: bool = False  # group-wise correlations over corruption x severity only, as the paper; True adds clean
     null_permutations: int = Field(200, ge=0)  # mixtures: permutations for the no-association band (0: none)
     equivalence_margin: float = Field(0.02, ge=0, lt=0.5)  # interventions: |AUC difference| within this counts as equal
+    prior: bool = False  # quality as a prior: each method's error on held-out shifts (scores M's own max_prob, entropy too)
     ci_tests: CITestSpec = CITestSpec()
 
 
@@ -138,10 +139,15 @@ class Experiment:
         return list(self.bindings[node].columns) if node in self.bindings else []
 
     def estimator_specs(self) -> list[str]:
-        """Every estimator to score: the bindings' and the interventions' computations (each once)."""
+        """Every estimator to score: the bindings' and the interventions' computations, and with ``analyses.prior``
+        the task models' own confidences (AC, DoC and ATC need them); each once."""
+        from causaliqa.estimators.spec import EstimatorSpec
+
         bound = [e for b in self.bindings.values() for e in b.estimators]
         changed = [s for i in self.spec.interventions for s in (i.baseline, *(v.spec for v in i.variants))]
-        return list(dict.fromkeys(bound + changed))
+        anchors = [str(EstimatorSpec.parse(e).with_output(o)) for e in (self.bindings["M"].estimators if "M" in self.bindings else ())
+                   for o in ("max_prob", "entropy")] if self.spec.analyses.prior else []
+        return list(dict.fromkeys(bound + changed + anchors))
 
     def intervention_columns(self) -> list[str]:
         from causaliqa.estimators.spec import EstimatorSpec

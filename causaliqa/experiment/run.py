@@ -50,6 +50,7 @@ class ExperimentResults(Tabular):
     mixture_values: pd.DataFrame | None = None  # p_c and every Q of the mixture rows (the report's Fig 21)
     interventions: tuple[InterventionOutcome, ...] = ()
     rankings: tuple = ()  # per M: the best Q and those it cannot be told apart from (simultaneous intervals)
+    prior: tuple = ()  # per M: quality as a prior, each method's error on held-out shifts (analyses.prior)
 
     def to_frame(self) -> pd.DataFrame:
         from causaliqa.analysis import pair_rows
@@ -137,6 +138,10 @@ def analyse_experiment(exp: Experiment, scoring: ScoreSummary | None = None, dat
     dataset = dataset or experiment_dataset(exp)
     bound = [c for b in exp.bindings.values() for c in b.columns] + [c for cols in exp.proxies.values() for c in cols]
     bound += exp.intervention_columns()
+    if exp.spec.analyses.prior:
+        from causaliqa.prior import anchor_columns
+
+        bound += [c for m in exp.columns("M") for c in anchor_columns(m)]
     frame = load_scores(exp.out, columns=bound)  # only the columns the experiment binds, read once
     m_cols, q_cols = exp.columns("M"), exp.columns("Q")
     missing = [c for b in exp.bindings.values() for c in b.columns if c not in frame.columns]
@@ -167,8 +172,18 @@ def analyse_experiment(exp: Experiment, scoring: ScoreSummary | None = None, dat
                                  alpha=spec.ci_tests.alpha, correction=spec.ci_tests.correction,
                                  max_given=spec.ci_tests.max_given, queries=spec.ci_tests.queries, clusters="image_id")
     interventions = _interventions(designed_rows(frame, dataset.designed), exp, m_cols, progress)
+    prior = _prior(scored, m_cols, q_cols) if spec.prior else ()
     return ExperimentResults(exp, scoring, len(scored), pairs, group_table(scored, m_cols, q_cols), mixtures, verdict, note,
-                             time.perf_counter() - started, mixture_values, interventions, rank_metrics(pairs))
+                             time.perf_counter() - started, mixture_values, interventions, rank_metrics(pairs), prior)
+
+
+def _prior(frame: pd.DataFrame, m_cols: list[str], q_cols: list[str]) -> tuple:
+    """Quality as a prior on each M (both held-out protocols); n/a without clean and corrupted rows."""
+    from causaliqa.prior import evaluate_prior
+
+    if frame["corruption"].nunique() < 2 or "clean" not in set(frame["corruption"]):
+        return ()
+    return tuple(evaluate_prior(frame, m, q_cols) for m in m_cols)
 
 
 def _interventions(frame: pd.DataFrame, exp: Experiment, m_cols: list[str], progress: bool) -> tuple[InterventionOutcome, ...]:

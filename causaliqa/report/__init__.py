@@ -116,6 +116,21 @@ def _blocks(results, figures: dict[str, list[Path]]) -> list[tuple]:
         for o in results.interventions:
             if o.why:
                 b.append(("p", f"{o.name}, {short_name(o.comparison.variant)}: {o.why}"))
+    for evaluation in getattr(results, "prior", ()):
+        from causaliqa.report.findings import prior_table
+
+        b.append(("h2", f"Quality as a prior on the accuracy of {short_name(evaluation.m).removesuffix('.correct')}"))
+        b.append(("p", "Each method predicts the task model's accuracy on groups of images it was not fitted on: fitted on the "
+                       "clean images, it predicts each (corruption, severity) group (ATC's protocol); fitted on the clean images "
+                       "and the other corruptions, it predicts each severity of the corruption left out. Mean absolute error in "
+                       "accuracy points over the groups, with a 95 % interval from resampling groups (groups share images, so "
+                       "it is indicative). logistic is the paper's P(M | Q); isotonic a monotone P(M | Q); AC, DoC and ATC "
+                       "(max probability MC, negative entropy NE) use the task model's own confidences."))
+        b.append(("table", *prior_table(evaluation)))
+        key = f"prior_{short_name(evaluation.m)}"
+        if figures.get(key):
+            b.append(("img", figures[key], "Predicted against actual accuracy per group, fitted on the clean images; the dashed line is a perfect prediction."))
+        b += [("p", f"{short_name(q)}: {text}") for q, text in evaluation.reading.items()]
     b.append(("h2", "Graphs"))
     for g in exp.graphs:
         b.append(("img", figures[f"dag_{g.name}"], f"{g.title or g.name}: {' '.join(g.description.split())}"))
@@ -206,7 +221,7 @@ def write_figures(results, folder: Path) -> dict[str, list[Path]]:
         fig_module.BANNER.clear()
 
 
-STEMS = ("accuracy_vs_quality", "auc", "conditioning", "mixture_auc", "mixture_distributions", "dag_")
+STEMS = ("accuracy_vs_quality", "auc", "conditioning", "mixture_auc", "mixture_distributions", "dag_", "prior_")
 
 
 def _write_figures(results, folder: Path) -> dict[str, list[Path]]:
@@ -232,6 +247,14 @@ def _write_figures(results, folder: Path) -> dict[str, list[Path]]:
         figures["mixture_distributions"] = mixture_distributions(results.mixture_values, q_cols, folder / "mixture_distributions")
         if any(m.mean_auc == m.mean_auc for m in results.mixtures):
             figures["mixture_auc"] = mixture_auc(results.mixtures, folder / "mixture_auc")
+    for evaluation in getattr(results, "prior", ()):
+        from causaliqa.report.figures import predicted_vs_actual
+
+        rows = evaluation.rows[evaluation.rows["protocol"] == "clean -> each group"]
+        best = {e.method: e.q for e in sorted(evaluation.errors, key=lambda e: -e.mae) if e.protocol == "clean -> each group"}
+        if len(rows):
+            name = short_name(evaluation.m)
+            figures[f"prior_{name}"] = predicted_vs_actual(rows, best, folder / f"prior_{re.sub(r'[^A-Za-z0-9_-]', '_', name)}")
     for g in exp.graphs:
         figures[f"dag_{g.name}"] = [draw_graph(g, folder / f"dag_{g.name}.{s}") for s in ("png", "pdf")]
     return figures

@@ -99,6 +99,16 @@ def intervention_sentences(outcomes) -> list[str]:
     return out
 
 
+def prior_table(evaluation) -> tuple[list[str], list[list[str]]]:
+    """Quality as a prior: MAE per protocol, method and Q, best first within each protocol."""
+    rows = []
+    for protocol in dict.fromkeys(e.protocol for e in evaluation.errors):
+        for e in sorted((e for e in evaluation.errors if e.protocol == protocol), key=lambda e: e.mae):
+            rows.append([protocol, e.method, short_name(e.q) if ", " not in e.q else "all Q", "yes" if e.uses_task_model else "no",
+                         f"{e.mae:.1f} [{e.ci[0]:.1f}, {e.ci[1]:.1f}]", str(e.groups)])
+    return ["protocol", "method", "from", "uses the task model", "MAE, accuracy points [95 % CI]", "groups"], rows
+
+
 def images_to_decide(n_images: int, ci, gap: float) -> int | None:
     """Images an interval of this width would need to shrink to a half-width of ``gap`` (widths scale as
     1 / sqrt(images)); None when the interval is undefined or the gap is zero."""

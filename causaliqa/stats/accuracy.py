@@ -130,10 +130,11 @@ def difference_of_confidences(conf_ref: np.ndarray, m_ref: np.ndarray, conf_targ
     return np.clip(accuracy + shift, 0.0, 1.0)
 
 
-def id_weights(codes: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """(1 + n_boot, rows) row weights: row 0 all ones (the data), then image-id bootstrap draw counts (all rows of an
-    image move together)."""
+def id_weights(codes: np.ndarray, n_boot: int, rng: np.random.Generator, data: bool = True) -> np.ndarray:
+    """Row weights: (with ``data``) a first row of ones (the data itself), then ``n_boot`` image-id bootstrap draw
+    counts (all rows of an image move together)."""
     codes = np.asarray(codes)
     n_ids = int(codes.max()) + 1 if codes.size else 0
     counts = np.stack([np.bincount(rng.integers(0, n_ids, n_ids), minlength=n_ids) for _ in range(n_boot)]) if n_boot else np.zeros((0, n_ids))
-    return np.concatenate([np.ones((1, codes.size)), counts[:, codes].astype(np.float64)], 0)
+    rows = counts[:, codes].astype(np.float64)
+    return np.concatenate([np.ones((1, codes.size)), rows], 0) if data else rows
