@@ -198,6 +198,9 @@ def test_stand_in_data_only_when_asked_and_said_everywhere(tmp_path):
     first = report.split("\n\n")[1]
     assert first.startswith("STAND-IN DATA: /no/such/images was not found, so this run used the 5 photographs scikit-image installs")
     assert not (tmp_path / "run").exists() and "no statement here is about ImageNet" in result.output
+    # five images: the point-wise AUC and the conditioning means cannot be computed: sentences, not empty figures
+    assert "Point-wise AUC for efficientnet_lite0: not estimable with 5 images" in report
+    assert not (out / "figures" / "auc.png").exists() and not (out / "figures" / "conditioning.png").exists()
     from PIL import Image
 
     for png in (out / "figures").glob("accuracy_vs_quality*.png"):
