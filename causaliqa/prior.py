@@ -99,7 +99,8 @@ def anchor_columns(m: str) -> tuple[str, str]:
     return f"{key}.max_prob", f"{key}.entropy"
 
 
-def check_frames(reference: pd.DataFrame, target: pd.DataFrame, m: str, q_columns: list[str], where: tuple[str, str]) -> None:
+def check_frames(reference: pd.DataFrame, target: pd.DataFrame, m: str, q_columns: list[str], where: tuple[str, str],
+                 overlap: bool = True) -> None:
     """Every mistake one line, before any fit: labels, columns, variance, overlapping ranges."""
     ref_where, target_where = where
     if m not in reference.columns or reference[m].notna().sum() == 0:
@@ -124,7 +125,7 @@ def check_frames(reference: pd.DataFrame, target: pd.DataFrame, m: str, q_column
             raise CausaliqaError(ref_where, "--q", "a score that varies on the reference (a constant cannot predict anything)",
                                  f"{q} = {ref_q[0]:g} on every row")
         target_q = target[q].dropna().to_numpy(dtype=np.float64)
-        if target_q.max() < ref_q.min() or target_q.min() > ref_q.max():
+        if overlap and (target_q.max() < ref_q.min() or target_q.min() > ref_q.max()):
             raise CausaliqaError(target_where, "--q", f"target scores that overlap the reference's range of {q} "
                                  f"[{ref_q.min():g}, {ref_q.max():g}] (beyond it a prior only extrapolates)",
                                  f"[{target_q.min():g}, {target_q.max():g}]")
@@ -198,11 +199,11 @@ def _method_draws(method: str, q, reference, target, m, w_ref, w_target) -> tupl
 
 def predict_accuracy(reference: pd.DataFrame, target: pd.DataFrame, m: str, q_columns: list[str], methods=METHODS,
                      anchors: bool = True, n_boot: int = 200, seed: int = 0, groups: bool = True,
-                     where: tuple[str, str] = ("--reference", "--target")) -> PriorPrediction:
+                     where: tuple[str, str] = ("--reference", "--target"), overlap: bool = True) -> PriorPrediction:
     """Every method's predicted accuracy of ``m``'s task model on ``target`` (overall and per group), with 95 %
     intervals from ``n_boot`` resamples of reference and target images; and a per-row risk table (1 - predicted P(M))."""
     started = time.perf_counter()
-    check_frames(reference, target, m, q_columns, where)
+    check_frames(reference, target, m, q_columns, where, overlap)
     reference = reference.dropna(subset=[m, *q_columns]).reset_index(drop=True)
     target = target.dropna(subset=q_columns).reset_index(drop=True)
     rng = stream(seed, "prior_resamples")
@@ -281,6 +282,7 @@ class PriorEvaluation(Tabular):
     rows: pd.DataFrame = field(repr=False, compare=False)
     seconds: float = 0.0
     reading: dict = field(default_factory=dict)
+    skipped: tuple[str, ...] = ()  # fits that could not be made, with the reason
 
     json_exclude = ()
 
@@ -310,8 +312,14 @@ def evaluate_prior(frame: pd.DataFrame, m: str, q_columns: list[str], methods=ME
                              f"corruptions {sorted(set(frame.get('corruption', pd.Series(dtype=str))))}")
     records = []
 
+    skipped = []
+
     def run(protocol: str, reference: pd.DataFrame, target: pd.DataFrame) -> None:
-        result = predict_accuracy(reference, target, m, q_columns, methods, anchors, n_boot=0, groups=True)
+        try:  # an evaluation measures extrapolation too: target scores beyond the reference's range are kept
+            result = predict_accuracy(reference, target, m, q_columns, methods, anchors, n_boot=0, groups=True, overlap=False)
+        except CausaliqaError as err:  # this fit is impossible (one class on the reference, a constant score): said, not fatal
+            skipped.append(f"{protocol}: {err.expected}")
+            return
         for e in result.estimates:
             if e.group != "all" or target["corruption"].nunique() == 1 and target["severity"].nunique() == 1:
                 group = e.group if e.group != "all" else f"{target['corruption'].iloc[0]} severity {int(target['severity'].iloc[0])}"
@@ -322,7 +330,7 @@ def evaluate_prior(frame: pd.DataFrame, m: str, q_columns: list[str], methods=ME
     run("clean -> each group", clean, frame[frame["corruption"] != "clean"])
     for corruption in sorted(set(frame["corruption"]) - {"clean"}):
         run("leave one corruption out", frame[frame["corruption"] != corruption], frame[frame["corruption"] == corruption])
-    rows = pd.DataFrame(records)
+    rows = pd.DataFrame(records, columns=["protocol", "method", "q", "group", "corruption", "predicted", "actual"])
     rows["error"] = 100 * (rows["predicted"] - rows["actual"]).abs()
     rng = stream(seed, "prior_resamples")
     errors = []
@@ -332,7 +340,7 @@ def evaluate_prior(frame: pd.DataFrame, m: str, q_columns: list[str], methods=ME
         errors.append(MethodError(protocol, method, q, float(e.mean()), tuple(float(x) for x in np.nanquantile(boots, [0.025, 0.975])),
                                   len(e), _uses_task_model(method, q, m)))
     reading = {q: causal_reading(q, m) for q in q_columns}
-    return PriorEvaluation(m, tuple(errors), rows, time.perf_counter() - started, reading)
+    return PriorEvaluation(m, tuple(errors), rows, time.perf_counter() - started, reading, tuple(dict.fromkeys(skipped)))
 
 
 # ---- a dataset's quality profile ---------------------------------------------------------------------------------

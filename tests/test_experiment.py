@@ -95,9 +95,13 @@ def test_end_to_end_on_real_images(tmp_path, imagenet_val):
     for name in ("results.json", "report.md", "report.html", "scores.parquet", "mixtures.parquet"):
         assert (out / name).exists(), name
     figures = {p.name for p in (out / "figures").iterdir()}
-    for stem in ("accuracy_vs_quality_efficientnet_lite0_correct", "auc", "conditioning", "mixture_distributions", "mixture_auc",
-                 "dag_baseline", "dag_strong_task_guided"):
+    for stem in ("accuracy_vs_quality_efficientnet_lite0_correct", "auc", "mixture_distributions", "dag_baseline", "dag_strong_task_guided"):
         assert {f"{stem}.png", f"{stem}.pdf"} <= figures, stem
+    report = (out / "report.md").read_text()
+    for png in re.findall(r"\]\((figures/[^)]+\.png)\)", report):  # every figure the report shows exists
+        assert (out / png).exists(), png
+    # 6 images: a mean over images or labels is not estimable: a sentence, and no empty figure
+    assert "not estimable here" in report and "conditioning.png" not in figures
     results = json.loads((out / "results.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
     assert len(results["pairs"]) == 3 and results["n_rows"] == 6 * 5
     assert {p["q"] for p in results["pairs"]} == {"tv.score", "iqa:piqe.score", "efficientnet_lite1.max_prob"}
@@ -107,14 +111,15 @@ def test_end_to_end_on_real_images(tmp_path, imagenet_val):
     proxied = [t for t in results["verdict"]["tests"] if t["proxy"]]
     assert proxied and all(t["proxy"] == "X ~ image_id" for t in proxied)
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") >= 7 and not re.search(r'src="(?!data:)', html)
+    shown = len(re.findall(r"\]\((figures/[^)]+\.png)\)", (out / "report.md").read_text()))
+    assert html.count("data:image/png;base64,") == shown >= 5 and not re.search(r'src="(?!data:)', html)
     md = (out / "report.md").read_text()
     headings = [line for line in md.splitlines() if line.startswith("## ")]
     # findings first, the paper's table next, the CI tests last (an appendix)
     assert headings[0] == "## Findings" and headings[1].startswith("## Predictability of M from Q")
     assert headings[-1] == "## Appendix: conditional-independence tests"
     assert "untestable with these variables" in md and "not contradicted (0 tested)" not in md
-    assert "Conventions. Point-wise AUC and CE" in md and "rows / images" in md and "30 / 6" in md
+    assert "### Conventions" in md and "- Point-wise AUC and CE" in md and "rows / images" in md and "30 / 6" in md
     # re-analysis reuses the store and gives the same numbers
     again = runner.invoke(app, ["analyze", str(path)])
     assert again.exit_code == 0, again.output
@@ -141,14 +146,16 @@ def _screenshot_shows_the_report(html: Path, png: Path) -> None:
 
 
 @pytest.mark.slow
-def test_fallback_images_when_the_data_are_absent(tmp_path):
+def test_fallback_images_only_when_asked(tmp_path):
     path = write_experiment(tmp_path, images=tmp_path / "absent" / "images", fallback="skimage",
                             bindings={"X": "images", "Q": "tv", "M": "efficientnet_lite0:correct"},
                             dataset__corruptions=["contrast"], dataset__severities=[5])
     result = runner.invoke(app, ["run", str(path), "--workers", "0"])
+    assert result.exit_code == 2 and "dataset.images: expected an existing image folder" in result.output
+    result = runner.invoke(app, ["run", str(path), "--workers", "0", "--stand-in"])
     assert result.exit_code == 0, result.output
-    assert "warning: " in result.output and "scikit-image photographs" in result.output
-    data = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert "warning: STAND-IN DATA" in result.output and "scikit-image installs" in result.output
+    data = json.loads((tmp_path / "run-stand-in" / "results.json").read_text())
     assert data["n_rows"] == 5 * 2
 
 

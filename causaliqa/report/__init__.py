@@ -126,7 +126,10 @@ def _blocks(results, figures: dict[str, list[Path]]) -> list[tuple]:
                        "accuracy points over the groups, with a 95 % interval from resampling groups (groups share images, so "
                        "it is indicative). logistic is the paper's P(M | Q); isotonic a monotone P(M | Q); AC, DoC and ATC "
                        "(max probability MC, negative entropy NE) use the task model's own confidences."))
-        b.append(("table", *prior_table(evaluation)))
+        if evaluation.errors:
+            b.append(("table", *prior_table(evaluation)))
+        else:
+            b.append(("p", "Not estimable here: no method could be fitted on these rows (" + "; ".join(evaluation.skipped[:2]) + ")."))
         key = f"prior_{short_name(evaluation.m)}"
         if figures.get(key):
             b.append(("img", figures[key], "Predicted against actual accuracy per group, fitted on the clean images; the dashed line is a perfect prediction."))
