@@ -49,7 +49,14 @@ def store_analysis_lines(results) -> list[str]:
     for mix in results.mixtures:
         lines.append(f"{mix.m} ~ {mix.q} | mixtures: {mixture_text(mix)}")
     lines += ranking_lines(results.rankings)
-    for evaluation in getattr(results, "prior", ()):
+    lines.append("seconds: " + ", ".join(f"{stage} {s:.1f}" for stage, s in results.timings.items()))
+    return lines
+
+
+def prior_lines(evaluations) -> list[str]:
+    """One line per M: the best quality prior under ATC's protocol, beside ATC."""
+    lines = []
+    for evaluation in evaluations:
         best = evaluation.best("clean -> each group")
         atc = min((e for e in evaluation.errors if e.protocol == "clean -> each group" and e.method.startswith("ATC")),
                   key=lambda e: e.mae, default=None)
@@ -57,7 +64,6 @@ def store_analysis_lines(results) -> list[str]:
             lines += ["", f"quality as a prior on {short_name(evaluation.m)} (fitted on clean images, each group predicted): best "
                       f"{best.method} from {short_name(best.q) if ', ' not in best.q else 'all Q'}, MAE {best.mae:.1f} points"
                       + (f"; {atc.method} {atc.mae:.1f}" if atc else "")]
-    lines.append("seconds: " + ", ".join(f"{stage} {s:.1f}" for stage, s in results.timings.items()))
     return lines
 
 
@@ -68,14 +74,7 @@ def experiment_summary(results) -> list[str]:
     lines = ([results.experiment.stand_in, ""] if results.experiment.stand_in else [])
     lines += [f"{results.experiment.name}: {results.n_rows} scored variants", "", paper_table(results.pairs, short=True, conditioning=True)]
     lines += ranking_lines(results.rankings)
-    for evaluation in getattr(results, "prior", ()):
-        best = evaluation.best("clean -> each group")
-        atc = min((e for e in evaluation.errors if e.protocol == "clean -> each group" and e.method.startswith("ATC")),
-                  key=lambda e: e.mae, default=None)
-        if best is not None:
-            lines += ["", f"quality as a prior on {short_name(evaluation.m)} (fitted on clean images, each group predicted): best "
-                      f"{best.method} from {short_name(best.q) if ', ' not in best.q else 'all Q'}, MAE {best.mae:.1f} points"
-                      + (f"; {atc.method} {atc.mae:.1f}" if atc else "")]
+    lines += prior_lines(results.prior)
     if results.mixtures:
         lines += ["", "mild-corruption mixtures:"] + [f"  {short_name(m.q)}: {mixture_text(m)}" for m in results.mixtures]
     if results.verdict:
