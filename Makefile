@@ -34,8 +34,9 @@ demo: install
 	$(VENV)/bin/causaliqa demo
 
 # Not a set-up command: measured speed against the reference libraries (writes benchmarks/results/*.json).
-BENCHES := grouped_cv bootstrap auc pooled_logit dsep corruptions scoring paper_analysis stages ray prior
+BENCHES := grouped_cv bootstrap auc pooled_logit dsep corruptions scoring paper_analysis stages ray prior table_formats
 bench: install $(VENV)/.installed-ray
+	$(PY) -m pip install -q -e ".[bench]"
 	set -e; for b in $(BENCHES); do $(PY) benchmarks/bench_$$b.py; done
 
 clean:

@@ -33,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         store = args.store or Path(tmp) / "paper_store"
-        if not (store / "scores.parquet").exists():
+        if not (store / "scores").is_dir():
             make(store)
         m = [f"{model}.correct" for model in M_MODELS]
         q = list(Q_SCORES)

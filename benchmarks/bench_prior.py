@@ -58,7 +58,7 @@ def main() -> None:
     from causaliqa.prior import evaluate_prior, predict_accuracy
     from causaliqa.scoring.store import load_scores
 
-    if not (args.store / "scores.parquet").exists():
+    if not (args.store / "scores").is_dir():
         score_store(args.store, args.images)
     frame = load_scores(args.store)
     started = time.perf_counter()
@@ -86,7 +86,7 @@ def main() -> None:
         from make_paper_store import make
 
         paper = args.paper_store or Path(tmp) / "paper_store"
-        if not (paper / "scores.parquet").exists():
+        if not (paper / "scores").is_dir():
             make(paper)
         columns = ["resnet34.correct", "conf_strong.max_prob"]
         big = load_scores(paper, columns)

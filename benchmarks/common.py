@@ -83,3 +83,22 @@ def shared_images(bench: str, description: str, default_images: int):
     if not (root / "labels.csv").exists():
         raise SystemExit(f"{bench} needs the shared images at {root}")
     return args, root
+
+
+def s3_server(port: int = 0):
+    """A moto S3 server on 127.0.0.1 in this process (a thread), with the standard AWS variables set to reach it;
+    returns (server, endpoint). ``server.stop()`` ends it."""
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    if port == 0:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    os.environ.update({"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
+                       "AWS_ENDPOINT_URL": endpoint, "AWS_ALLOW_HTTP": "true"})
+    return server, endpoint

@@ -1,7 +1,7 @@
 """A synthetic score store with the paper's shape, in the store's real format (not committed: it is ~300 MB).
 
 50,000 image ids (50 per label, labels 0-999) x 76 variants (clean + 15 corruptions x 5 severities) = 3.8M rows;
-3 task models' correctness (M) and 6 quality scores (Q), and §6.3's 20 mixtures (mixtures.parquet). M comes from a logistic model of a latent difficulty
+3 task models' correctness (M) and 6 quality scores (Q), and §6.3's 20 mixtures (the mixtures table). M comes from a logistic model of a latent difficulty
 (image content + corruption severity + noise); the Qs are correlated with that difficulty, some strongly (a
 classifier's confidence), some weakly (NR metrics), one not at all. `causaliqa analyze` runs on it unchanged:
 
@@ -21,7 +21,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from causaliqa.data.corrupt import CORRUPTIONS  # noqa: E402
-from causaliqa.scoring.store import write_estimator_info, write_parquet_atomic  # noqa: E402
+from causaliqa.scoring.store import save_mixtures, write_scores  # noqa: E402
 
 M_MODELS = {"resnet34": 0.0, "convnext_base": 0.6, "swin_b": 0.8}  # better models: lower difficulty offset
 Q_SCORES = {  # column: (loading on difficulty, noise sd, higher is better)
@@ -34,7 +34,8 @@ Q_SCORES = {  # column: (loading on difficulty, noise sd, higher is better)
 }
 
 
-def make(out: Path, images: int = 50_000, seed: int = 0) -> pd.DataFrame:
+def paper_frame(images: int = 50_000, seed: int = 0) -> tuple[pd.DataFrame, np.random.Generator]:
+    """The synthetic rows (and the generator, to draw the mixtures from)."""
     rng = np.random.default_rng(seed)
     variants = [("clean", 0)] + [(c, s) for c in CORRUPTIONS for s in range(1, 6)]
     n = images * len(variants)
@@ -51,13 +52,16 @@ def make(out: Path, images: int = 50_000, seed: int = 0) -> pd.DataFrame:
         frame[f"{model}.correct"] = (rng.random(n) < 1 / (1 + np.exp(difficulty - 1.0 - offset))).astype(np.int8)
     for column, (loading, sd, _) in Q_SCORES.items():
         frame[column] = loading * difficulty + rng.normal(0, sd, n)
-    out.mkdir(parents=True, exist_ok=True)
-    write_parquet_atomic(frame, out / "scores.parquet")
+    return frame, rng
+
+
+def make(out: Path, images: int = 50_000, seed: int = 0) -> pd.DataFrame:
+    frame, rng = paper_frame(images, seed)
     info = {f"{m}.correct": {"estimator": m, "output": "correct", "kind": "binary", "higher_is_better": True} for m in M_MODELS}
     info |= {c: {"estimator": c.rsplit(".", 1)[0], "output": c.rsplit(".", 1)[1], "kind": "score", "higher_is_better": hib}
              for c, (_, _, hib) in Q_SCORES.items()}
-    write_estimator_info(out, info)
-    write_parquet_atomic(mixtures(images, rng), out / "mixtures.parquet")
+    write_scores(out, frame, info, "make_paper_store")
+    save_mixtures(out, mixtures(images, rng))
     return frame
 
 
@@ -82,7 +86,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     frame = make(args.out, args.images, args.seed)
-    print(f"{len(frame):,} rows x {frame.shape[1]} columns in {args.out}/scores.parquet, 20 mixtures in mixtures.parquet")
+    print(f"{len(frame):,} rows x {frame.shape[1]} columns in {args.out}/scores, 20 mixtures in {args.out}/mixtures")
 
 
 if __name__ == "__main__":

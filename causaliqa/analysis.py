@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from causaliqa.errors import CausaliqaError
-from causaliqa.scoring.store import load_scores
+from causaliqa.scoring.store import load_scores, write_scores  # noqa: F401  (write_scores: the doctest's)
 from causaliqa.serialize import Serializable, Tabular
 from causaliqa.stats import (
     group_correlation,
@@ -341,12 +341,13 @@ class StoreAnalysis(Tabular):
 
 
 def analyse_store(out: str | Path, m_columns: list[str], q_columns: list[str], seed: int = 0, n_boot: int = 1000,
-                  splits: int = 10, mixtures: bool = True, n_perm: int = 200, progress: bool = False) -> StoreAnalysis:
+                  splits: int = 10, mixtures: bool = True, n_perm: int = 200, progress: bool = False,
+                  version: int | None = None) -> StoreAnalysis:
     """Every (M, Q) pair of a store through the paper's analyses (``causaliqa analyze STORE --m ... --q ...``).
 
     Every stored row is used (a store has no experiment to say which variants are designed; ``causaliqa run``
     leaves out mixture-only variants). Only the needed columns are read, once; they are checked from the files'
-    footers before any data is.
+    schema before any data is. ``version``: the scores table as it was at that version (``--as-of``).
 
     >>> import tempfile
     >>> rng = np.random.default_rng(0)
@@ -356,24 +357,25 @@ def analyse_store(out: str | Path, m_columns: list[str], q_columns: list[str], s
     ...                       "severity": np.tile([0, 1, 2, 1], 100), "label": np.repeat(np.arange(100) % 10, 4),
     ...                       "q.score": q, "m.correct": (q + rng.normal(size=400) > 0).astype(int)})
     >>> store = Path(tempfile.mkdtemp())
-    >>> frame.to_parquet(store / "scores.parquet")
+    >>> write_scores(store, frame)
     >>> [pair] = analyse_store(store, ["m.correct"], ["q.score"], n_boot=50).pairs
     >>> pair.point_wise.auc > 0.7, pair.group_wise.n_groups, pair.by_label.n_groups
     (True, 3, 10)
     """
-    from causaliqa.scoring.store import load_mixtures, store_columns
+    from causaliqa.scoring.store import check_estimator_columns, load_mixtures, store_columns, table_uri
 
-    available = store_columns(out)
+    available = store_columns(out, version)
     for col in [*m_columns, *q_columns]:
         if col not in available:
             from causaliqa.graph.model import did_you_mean
 
-            raise CausaliqaError(str(Path(out) / "scores.parquet"), "columns", f"a scored column{did_you_mean(col, available)}", repr(col))
+            raise CausaliqaError(table_uri(out, "scores"), "columns", f"a scored column{did_you_mean(col, available)}", repr(col))
+    check_estimator_columns(out, [*m_columns, *q_columns], version)
     started = time.perf_counter()
-    frame = load_scores(out, columns=[*m_columns, *q_columns])
+    frame = load_scores(out, columns=[*m_columns, *q_columns], version=version)
     timings = {"read": time.perf_counter() - started}
     if frame.empty:
-        raise CausaliqaError(str(Path(out) / "scores.parquet"), None, "scored rows to analyse", "a store without rows")
+        raise CausaliqaError(table_uri(out, "scores"), None, "scored rows to analyse", "a store without rows")
     for flag, cols in (("--q", q_columns), ("--m", m_columns)):
         for col in cols:
             if not pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(frame[col]) and flag == "--q":

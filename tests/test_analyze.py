@@ -1,6 +1,7 @@
 """`causaliqa analyze` on a store with a known generating process."""
 
 import json
+from causaliqa.scoring.store import save_mixtures, write_scores
 
 import numpy as np
 import pandas as pd
@@ -24,8 +25,7 @@ def make_store(path, seed=0):
                              "good.score": -difficulty + 0.3 * rng.normal(), "noise.score": rng.normal(),
                              "model.correct": int(rng.random() < 1 / (1 + np.exp(difficulty - 1.5)))})
     frame = pd.DataFrame(rows)
-    path.mkdir()
-    frame.to_parquet(path / "scores.parquet", index=False)
+    write_scores(path, frame)
     return frame
 
 
@@ -81,7 +81,7 @@ def test_analyze_reads_the_stores_mixtures(tmp_path):
         for image_id, h in zip(ids, hit):
             members.append({"variant": f"pc={p_c:.2f}", "p_c": p_c, "image_id": image_id,
                             "corruption": "fog" if h else "clean", "severity": 1 if h else 0})
-    pd.DataFrame(members).to_parquet(tmp_path / "store" / "mixtures.parquet", index=False)
+    save_mixtures(tmp_path / "store", pd.DataFrame(members))
     result = runner.invoke(app, ["analyze", str(tmp_path / "store"), "--m", "model.correct", "--q", "good.score", "--n-boot", "100",
                                  "--null-permutations", "50", "--json-out", str(tmp_path / "r.json")])
     assert result.exit_code == 0, result.output

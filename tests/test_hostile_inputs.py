@@ -69,10 +69,31 @@ CASES = [
     ("options-seed-text", lambda p: ["run", _experiment(p, estimator_options={"tv": {"seed": "abc"}})],
      "seed: expected a whole number from 0 to 2**63 - 1, got 'abc'"),
     ("options-seed-list", lambda p: ["run", _experiment(p, estimator_options={"tv": {"seed": [1]}})], "seed: expected a whole number"),
-    ("store-parts-is-a-file", lambda p: _shape(p, "parts", "file"), "parts: expected a folder (the store's own parts), got a file"),
-    ("store-lock-is-a-folder", lambda p: _shape(p, ".lock", "folder"), ".lock: expected a file (the store's own .lock), got a folder"),
-    ("store-base-is-a-folder", lambda p: _shape(p, "scores.parquet", "folder"), "scores.parquet: expected a file (the store's own scores.parquet), got a folder"),
+    ("store-scores-is-a-file", lambda p: _shape(p, "scores", "file"), "scores: expected a folder (the store's scores table), got a file"),
+    ("store-failures-is-a-file", lambda p: _shape(p, "failures", "file"), "failures: expected a folder (the store's failures table), got a file"),
+    ("store-estimators-is-a-file", lambda p: _shape(p, "estimators", "file"), "estimators: expected a folder (the store's estimators table), got a file"),
+    ("analyze-store-scores-is-a-file", lambda p: _shape(p, "scores", "file")[:0] + ["analyze", str(p["out"]), "--m", "tv.score", "--q", "tv.score"],
+     "scores: expected a folder (the store's scores table), got a file"),
+    ("store-log-damaged", lambda p: _damage_log(p), "_delta_log: expected a readable Delta log (restore the folder from a copy), got a damaged log"),
+    ("analyze-unknown-column", lambda p: _stranger(p), "stranger.score: expected a column an estimator of the store wrote"),
 ]
+
+
+def _damage_log(paths) -> list[str]:
+    last = sorted((paths["out"] / "scores" / "_delta_log").glob("*.json"))[-1]
+    last.write_text("{not json")
+    return ["analyze", str(paths["out"]), "--m", "efficientnet_lite0.correct", "--q", "tv.score"]
+
+
+def _stranger(paths) -> list[str]:
+    """Another Delta writer (not causaliqa) appends a column no estimator of the store wrote."""
+    import deltalake
+    import pyarrow as pa
+
+    frame = load_scores(paths["out"]).assign(**{"stranger.score": 1.0})
+    deltalake.write_deltalake(str(paths["out"] / "scores"), pa.Table.from_pandas(frame, preserve_index=False), mode="append",
+                              schema_mode="merge")
+    return ["analyze", str(paths["out"]), "--m", "efficientnet_lite0.correct", "--q", "stranger.score"]
 
 
 def _shape(paths, name: str, kind: str) -> list[str]:
@@ -102,11 +123,9 @@ def _immutable(path: Path) -> bool:
     return subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode == 0
 
 
-@pytest.mark.parametrize("target", [".lock", "parts", None])
+@pytest.mark.parametrize("target", ["scores/_delta_log", "estimators/_delta_log", None])
 def test_immutable_store_files_are_one_line(setup, target):
     out = setup["out"]
-    if target == "parts":
-        (out / "parts").mkdir(exist_ok=True)
     path = out / target if target else setup["tmp"] / "folder"
     if not _immutable(path):
         pytest.skip("chattr +i needs root and a file system that supports it")
@@ -119,36 +138,26 @@ def test_immutable_store_files_are_one_line(setup, target):
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error: ")]
         assert len(lines) == 1 and ("expected permission" in lines[0] or "expected a writable folder" in lines[0]
-                                    or "expected a store whose lock file can be written" in lines[0]), result.stderr
+                                    or "expected a store this process can write" in lines[0]), result.stderr
         assert store_fingerprint(out) == before
     finally:
         subprocess.run(["chattr", "-i", str(path)], capture_output=True)
 
 
 # ---- a file the store did not write -------------------------------------------------------------
-@pytest.mark.parametrize("name", ["part-20260101000000000000-1-deadbeef.parquet", "copied.parquet"])
-def test_a_foreign_parquet_file_in_parts_is_an_error_naming_it(setup, name):
-    """Before, a foreign file named like a part replaced 12 of the store's rows without a word."""
+@pytest.mark.parametrize("name", ["part-00000-0a0a0a0a-0000-0000-0000-000000000000-c000.snappy.parquet", "copied.parquet"])
+def test_a_foreign_parquet_file_in_a_table_folder_is_never_read(setup, name):
+    """Before (a folder of Parquet parts), a foreign file named like a part replaced 12 of the store's rows without a
+    word; a Delta table reads the files its log lists, so a copied-in file, even one shaped like the store's, changes
+    nothing."""
     out = setup["out"]
-    (out / "parts").mkdir(exist_ok=True)
-    pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}).to_parquet(out / "parts" / name)
-    before = store_fingerprint(out)
-    for args in (["score", "--images", str(setup["images"]), "--labels", str(setup["labels"]), "--out", str(out), "-e", "tv", "--workers", "0"],
-                 ["analyze", str(out), "--m", "efficientnet_lite0.correct", "--q", "tv.score"]):
-        result = subprocess.run([sys.executable, "-m", "causaliqa.cli", *args], capture_output=True, text=True, env=ENV, cwd=ROOT)
-        assert result.returncode == 2, result.stdout + result.stderr
-        assert f"error: {out / 'parts' / name}: expected " in result.stderr and "Traceback" not in result.stderr
-        assert store_fingerprint(out) == before
-
-
-def test_a_file_with_the_stores_columns_but_unknown_scores_is_refused(setup):
-    out = setup["out"]
-    frame = load_scores(out)
-    frame["stranger.score"] = 1.0
-    (out / "parts").mkdir(exist_ok=True)
-    frame.to_parquet(out / "parts" / "part-20260101000000000000-1-deadbeef.parquet")
-    with pytest.raises(Exception, match="columns no estimator of the store wrote: stranger.score"):
-        load_scores(out)
+    before = load_scores(out)
+    before.assign(**{"tv.score": -1.0}).to_parquet(out / "scores" / name)
+    pd.testing.assert_frame_equal(load_scores(out), before)
+    args = ["score", "--images", str(setup["images"]), "--labels", str(setup["labels"]), "--out", str(out), "-e", "tv", "--workers", "0"]
+    result = subprocess.run([sys.executable, "-m", "causaliqa.cli", *args], capture_output=True, text=True, env=ENV, cwd=ROOT)
+    assert result.returncode == 0 and "0 variants scored, 3 already in the store" in result.stdout, result.stderr
+    pd.testing.assert_frame_equal(load_scores(out), before)
 
 
 # ---- interrupts and a full disk -----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The Parquet store: resume after kill -9, failures table, adding an estimator, plain-pandas reading."""
+"""The Delta store: resume after kill -9, failures table, adding an estimator, reading with DuckDB and Polars."""
 
 import os
 import shutil
@@ -8,11 +8,11 @@ import sys
 import time
 
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
 from causaliqa.cli import app
+from causaliqa.scoring.store import load_failures, load_scores
 
 runner = CliRunner()
 KEY = ["image_id", "corruption", "severity"]
@@ -44,7 +44,7 @@ def test_kill_and_resume_gives_exactly_the_rows_of_an_uninterrupted_run(image_se
     reference = tmp_path / "reference"
     result = runner.invoke(app, score_args(image_set, reference, *estimators))
     assert result.exit_code == 0, result.output
-    expected = pd.read_parquet(reference / "scores.parquet")
+    expected = load_scores(reference)
     assert len(expected) == 72
 
     killed = tmp_path / "killed"
@@ -52,25 +52,26 @@ def test_kill_and_resume_gives_exactly_the_rows_of_an_uninterrupted_run(image_se
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 120
-    while time.time() < deadline and len(list((killed / "parts").glob("part-*.parquet"))) < 2:
+    log = killed / "scores" / "_delta_log"
+    while time.time() < deadline and len(list(log.glob("*.json"))) < 2:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    parts = list((killed / "parts").glob("part-*.parquet"))
-    assert parts, "the run was killed after writing parts"
-    assert not (killed / "scores.parquet").exists(), "killed before finishing"
-    for p in parts:  # every part on disk is whole
-        pq.read_table(p)
+    commits = len(list(log.glob("*.json")))
+    assert commits >= 2, "the run was killed after committing parts"
+    kept = load_scores(killed)  # every committed part reads whole
+    assert 0 < len(kept) < 72 and not kept.duplicated(KEY).any(), "killed before finishing"
 
     result = runner.invoke(app, score_args(image_set, killed, *estimators))
     assert result.exit_code == 0, result.output
     assert "already in the store" in result.output
     skipped = int(result.stdout.split(" variants scored, ")[1].split(" already")[0])
     assert skipped >= 8
-    got = pd.read_parquet(killed / "scores.parquet")
+    got = load_scores(killed)
     assert not got.duplicated(KEY).any()
-    pd.testing.assert_frame_equal(got.sort_values(KEY).reset_index(drop=True), expected.sort_values(KEY).reset_index(drop=True))
-    assert not list((killed / "parts").glob("*.parquet"))
+    pd.testing.assert_frame_equal(got, expected)
+    committed = got.merge(kept[KEY + ["tv.score"]], on=KEY, suffixes=("", "_kept"))
+    assert len(committed) == len(kept) and (committed["tv.score"] == committed["tv.score_kept"]).all()
 
 
 def test_failures_are_recorded_and_run_goes_on(image_set, tmp_path):
@@ -88,20 +89,20 @@ def test_failures_are_recorded_and_run_goes_on(image_set, tmp_path):
     result = runner.invoke(app, ["score", "--images", str(images), "--labels", str(labels), "-e", "tv", "--out", str(out), "--workers", "0"])
     assert result.exit_code == 0, result.output
     assert "2 failed" in result.output
-    failures = pd.read_parquet(out / "failures.parquet")
+    failures = load_failures(out)
     assert set(failures.image_id) == {"ILSVRC2012_val_trunc", "ILSVRC2012_val_text"}
     assert failures.reason.str.contains("OSError|UnidentifiedImageError|truncated").all()
-    assert len(pd.read_parquet(out / "scores.parquet")) == 3
+    assert len(load_scores(out)) == 3
 
 
 def test_adding_an_estimator_scores_only_the_new_columns(image_set, tmp_path):
     out = tmp_path / "store"
     assert runner.invoke(app, score_args(image_set, out, "tv", limit=6)).exit_code == 0
-    first = pd.read_parquet(out / "scores.parquet")
+    first = load_scores(out)
     result = runner.invoke(app, score_args(image_set, out, "tv", "iqa:piqe", limit=6))
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("18 variants scored, 0 already")
-    second = pd.read_parquet(out / "scores.parquet")
+    second = load_scores(out)
     assert len(second) == len(first) == 18
     assert second["iqa:piqe.score"].notna().all()
     pd.testing.assert_series_equal(second.sort_values(KEY)["tv.score"].reset_index(drop=True), first.sort_values(KEY)["tv.score"].reset_index(drop=True))
@@ -109,14 +110,22 @@ def test_adding_an_estimator_scores_only_the_new_columns(image_set, tmp_path):
     assert result.stdout.startswith("6 variants scored, 18 already")
 
 
-def test_store_reads_without_causaliqa(image_set, tmp_path):
+@pytest.mark.parametrize("reader", [
+    "import deltalake, duckdb; t = duckdb.read_parquet(deltalake.DeltaTable({path!r}).file_uris(), union_by_name=True).df()\n"
+    "print(len(t), sorted(t.columns))",
+    "import polars as pl; t = pl.read_delta({path!r}); print(t.height, sorted(t.columns))",
+])
+def test_store_reads_without_causaliqa(image_set, tmp_path, reader):
+    """A finished run leaves one row per variant: any Delta reader gives the store's rows (here without causaliqa)."""
     out = tmp_path / "store"
     assert runner.invoke(app, score_args(image_set, out, "tv", limit=2)).exit_code == 0
-    code = f"import pyarrow.parquet as pq; t = pq.read_table({str(out / 'scores.parquet')!r}); print(t.num_rows, sorted(t.column_names))"
+    assert runner.invoke(app, score_args(image_set, out, "tv", "iqa:piqe", limit=2)).exit_code == 0  # a column added to stored rows
+    code = reader.format(path=str(out / "scores"))
     done = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
                           env={"PYTHONPATH": os.pathsep.join(p for p in sys.path if "site-packages" in p)})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("6 ") and "tv.score" in done.stdout
+    rows, columns = done.stdout.split(" ", 1)
+    assert rows == "6" and "tv.score" in columns and "iqa:piqe.score" in columns and "written_at" in columns
     assert "causaliqa" not in done.stdout
 
 

@@ -12,7 +12,7 @@ from PIL import Image
 from causaliqa.estimators.preprocess import downscale2, grayscale
 from causaliqa.scoring.bindings import make_bindings
 from causaliqa.scoring.run import score_images
-from causaliqa.scoring.store import load_scores
+from causaliqa.scoring.store import load_estimator_info, load_scores
 from causaliqa.data.datasets import ImageRecord
 
 
@@ -55,7 +55,7 @@ def test_a_variant_is_its_own_column_with_its_own_identity(tmp_path):
     score_images(gray_records, make_bindings(["tv"]), tmp_path / "reference", workers=0, progress=False)
     np.testing.assert_allclose(frame["tv#gray.score"], load_scores(tmp_path / "reference")["tv.score"], rtol=0.005)
     assert (np.abs(frame["tv#gray.score"] / frame["tv.score"] - 1) > 0.2).all()  # colour noise removed: another computation
-    info = json.loads((tmp_path / "store" / "estimators.json").read_text())["columns"]
+    info = load_estimator_info(tmp_path / "store")
     assert "preprocess" in info["tv#gray.score"]["identity"]["options"] and "grayscale" not in info["tv.score"]["identity"]["options"]
 
 

@@ -14,19 +14,20 @@ from causaliqa.errors import CausaliqaError
 @app.command()
 @user_errors
 def analyze(
-    store: Annotated[str, typer.Argument(help="A score store folder (or file:// URI), or an experiment file (re-analyse its store and rewrite its report).")],
+    store: Annotated[str, typer.Argument(help="A score store (folder, file://, s3://bucket/prefix, gs://, az://), or an experiment file (re-analyse its store and rewrite its report).")],
     m: Annotated[Optional[list[str]], typer.Option("--m", help="With a store: correctness column(s) for M, e.g. efficientnet_lite0.correct.")] = None,
     q: Annotated[Optional[list[str]], typer.Option("--q", help="With a store: quality column(s) for Q, e.g. iqa:brisque.score.")] = None,
     seed: Annotated[int, typer.Option(min=0, max=2**63 - 1, help="Seeds every random draw: splits, jackknife groups, folds, resamples, permutations.")] = 0,
     n_boot: Annotated[int, typer.Option(min=10, max=1_000_000, help="Bootstrap resamples of the group-wise correlations (the point-wise and CV intervals are jackknives).")] = 1000,
     splits: Annotated[int, typer.Option(min=1, max=1000, help="Repeated 80/20 splits by image id (point-wise and mixtures).")] = 10,
     null_permutations: Annotated[int, typer.Option(min=0, max=1_000_000, help="Permutations for the mixtures' no-association band (0: none).")] = 200,
-    mixtures: Annotated[bool, typer.Option(help="Analyse the store's mixtures (mixtures.parquet) when it has them.")] = True,
+    mixtures: Annotated[bool, typer.Option(help="Analyse the store's mixtures (its mixtures table) when it has them.")] = True,
     progress: Annotated[bool, typer.Option(help="A progress bar per analysis stage (on stderr).")] = True,
     json_out: Annotated[Optional[Path], typer.Option("--json-out", help="Also write all results as JSON here.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="With an experiment: override a field, e.g. analyses.splits=20.")] = None,
     out: Annotated[Optional[str], typer.Option("--out", help="With an experiment: the store to read (default: the file's out:).")] = None,
     report: Annotated[Optional[str], typer.Option("--report", help="With an experiment: where the report goes (default: the file's report:, else the store).")] = None,
+    as_of: Annotated[Optional[int], typer.Option("--as-of", min=0, help="With a store: read the scores table as it was at this version (`causaliqa history` lists them).")] = None,
 ) -> None:
     """Re-analyse without scoring: group-wise KRCC/SRCC/PLCC with bootstrap CIs, point-wise AUC/CE, per-label and per-image CV,
     and the store's mixtures (paper §6.3). Prints the seconds each stage took.
@@ -43,6 +44,8 @@ def analyze(
     from causaliqa.cli.present import check_output_file, store_analysis_lines
 
     if Path(store).suffix in (".yaml", ".yml"):
+        if as_of is not None:
+            raise CausaliqaError("causaliqa analyze", "--as-of", "a store as the first argument (an experiment reads its store's latest version)", store)
         _run_and_print(Path(store), set_ or [], score=False, out=out, report=report)
         return
     if out or report or set_:
@@ -55,7 +58,7 @@ def analyze(
     if json_out:
         check_output_file(json_out, "--json-out")
     results = analyse_store(store, m, q, seed=seed, n_boot=n_boot, splits=splits, mixtures=mixtures, n_perm=null_permutations,
-                            progress=progress)
+                            progress=progress, version=as_of)
     typer.echo("\n".join(store_analysis_lines(results)))
     if json_out:
         write_json_atomic(json_out, results.to_dict())

@@ -32,7 +32,7 @@ def score(
     severities: Annotated[str, typer.Option(help="Severities: 1-5, or 1,3,5.")] = "1-5",
     limit: Annotated[Optional[int], typer.Option(max=10**12, help="Only the first N image ids.")] = None,
     estimator: Annotated[Optional[list[str]], typer.Option("--estimator", "-e", help="ESTIMATOR[:OUTPUT], repeatable (see `causaliqa estimators`).")] = None,
-    out: Annotated[Optional[str], typer.Option(help="Store folder (Parquet), or a file:// URI; on a cluster, a folder every node sees (default: scores; with an experiment, its out:).")] = None,
+    out: Annotated[Optional[str], typer.Option(help="Store: a folder, a file:// URI, or s3://bucket/prefix (gs://, az://), credentials from the environment (default: scores; with an experiment, its out:).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(min=1, max=1_000_000, help="Images per forward pass (default: 4 on CPU, 256 on CUDA).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     workers: Annotated[Optional[int], typer.Option(min=0, max=1024, help="Decoding/corruption worker processes (default: half the cores).")] = None,
@@ -65,15 +65,39 @@ def score(
 
 @app.command()
 @user_errors
-def compact(store: Annotated[str, typer.Argument(help="A score store folder (or file:// URI).")]) -> None:
-    """Fold a store's parts into OUT/scores.parquet (runs do this only when the parts grow large)."""
+def compact(store: Annotated[str, typer.Argument(help="A score store: a folder, file://, s3://bucket/prefix, gs://, az://.")]) -> None:
+    """Rewrite the scores table with one row per variant in few files (every run ends with this when needed);
+    a data file the log lists but storage lost is forgotten first (its rows are scored again)."""
     from causaliqa.scoring.store import compact as compact_store
-    from causaliqa.scoring.store import require_store, writer_lock
+    from causaliqa.scoring.store import require_store, table_uri
 
     store = require_store(store)
-    with writer_lock(store, "causaliqa compact"):
-        frame = compact_store(store, force=True)
-    typer.echo(f"{len(frame)} rows in {store}/scores.parquet")
+    frame = compact_store(store, force=True)
+    typer.echo(f"{len(frame)} rows in {table_uri(store, 'scores')}")
+
+
+@app.command()
+@user_errors
+def history(store: Annotated[str, typer.Argument(help="A score store: a folder, file://, s3://bucket/prefix, gs://, az://.")]) -> None:
+    """The scores table's versions, newest first: when, which command, rows written, columns added
+    (`causaliqa analyze OUT --as-of VERSION` reads one)."""
+    from causaliqa.scoring.store import history as store_history
+
+    for v in store_history(store):
+        added = f", added {', '.join(v.new_columns)}" if v.new_columns else ""
+        typer.echo(f"{v.version:>5}  {v.when}  {v.operation.lower():<9} {v.rows:>9} rows  {v.command}{added}")
+
+
+@app.command()
+@user_errors
+def migrate(store: Annotated[Path, typer.Argument(help="A store folder of the older Parquet layout (scores.parquet, parts/).")]) -> None:
+    """Rewrite a store of causaliqa's older Parquet layout as Delta tables, in place; the old files are kept in
+    OUT/pre-delta-<time>/."""
+    from causaliqa.scoring.migrate import migrate_store
+
+    done = migrate_store(store)
+    typer.echo(f"{done.rows} rows x {done.columns} estimator columns, {done.failures} failures, {done.mixtures} mixture rows "
+               f"now in {done.out} (Delta tables); the old files are in {done.kept_in}")
 
 
 
@@ -144,5 +168,5 @@ def score_command(experiment, images, labels, imagenet_c, corruptions, severitie
     bindings = make_bindings(estimators)  # validate names before walking the images
     records, members = build_records(spec, "causaliqa score")
     require_labels(records, bindings, "causaliqa score")
-    return score_images(records, bindings, Path(out), batch_size=batch_size, device=device, workers=workers,
+    return score_images(records, bindings, out, batch_size=batch_size, device=device, workers=workers,
                         part_size=part_size, mixtures=members, rescore=rescore, backend=backend, ray=options)

@@ -128,8 +128,11 @@ class Experiment:
         return self.spec.name
 
     @property
-    def out(self) -> Path:
-        return Path(self.spec.out)
+    def out(self) -> Path | str:
+        """The store: a local folder, or an object-storage URI (``s3://bucket/prefix``)."""
+        from causaliqa.scoring.store import store_location
+
+        return store_location(self.spec.out, f"{self.source}: out")
 
     @property
     def report_dir(self) -> Path:
@@ -347,6 +350,9 @@ def load_experiment(path: str | Path, overrides: list[str] = (), out: str | Path
                 f"scikit-image installs (illustrative only: no statement here is about ImageNet)")
         spec = spec.model_copy(update={"out": spec.out.rstrip("/") + "-stand-in",
                                        "report": spec.report.rstrip("/") + "-stand-in" if spec.report else None})
+    if "://" in spec.out and not spec.report:
+        raise CausaliqaError(where, "report", "a local folder for the report when out: is in object storage (or --report)",
+                             f"out: {spec.out} and no report:")
     graphs = []
     for i, g in enumerate(spec.graphs):
         if not Path(g).exists():

@@ -50,5 +50,5 @@ def dataset_or_fallback(exp) -> DatasetSpec:
     spec = exp.spec.dataset
     if not exp.stand_in:
         return spec
-    images, labels = write_skimage_set(exp.out / "fallback-images")
+    images, labels = write_skimage_set(exp.report_dir / "fallback-images")
     return spec.model_copy(update={"kind": "imagenet_val", "images": str(images), "labels": str(labels), "limit": None})

@@ -95,13 +95,13 @@ def plan_experiment(exp: Experiment, nodes: int, cpus_per_node: int, gpus_per_no
     """Expected wall time of scoring what the experiment's store still lacks (``everything``: all of it) on a cluster."""
     from causaliqa.scoring.bindings import make_bindings
     from causaliqa.scoring.plan import load_stage_costs, plan_run
-    from causaliqa.scoring.store import load_scores, store_columns
+    from causaliqa.scoring.store import STORE_FORMAT, load_scores, store_columns, store_format
 
     costs = load_stage_costs(stages)
     bindings = make_bindings(exp.estimator_specs(), where=f"{exp.source}: bindings", options=exp.spec.estimator_options)
     records = list(experiment_dataset(exp).records)
     columns = [c for b in bindings for c in b.columns]
-    if not everything and ((exp.out / "scores.parquet").exists() or (exp.out / "parts").is_dir()):
+    if not everything and store_format(exp.out) == STORE_FORMAT:
         stored = load_scores(exp.out, [c for c in columns if c in store_columns(exp.out)])
         if set(columns) <= set(stored.columns):
             done = set(map(tuple, stored.loc[stored[columns].notna().all(axis=1), ["image_id", "corruption", "severity"]]
@@ -132,7 +132,7 @@ def _verdict_frame(frame: pd.DataFrame, exp: Experiment) -> tuple[pd.DataFrame, 
 def analyse_experiment(exp: Experiment, scoring: ScoreSummary | None = None, dataset=None, progress: bool = False) -> ExperimentResults:
     """The paper's analyses, CI tests and verdicts from the store, read once; everything the report needs is carried."""
     from causaliqa.analysis import mixture_frame
-    from causaliqa.scoring.store import load_mixtures, load_scores
+    from causaliqa.scoring.store import load_mixtures, load_scores, table_uri
 
     started = time.perf_counter()
     dataset = dataset or experiment_dataset(exp)
@@ -147,11 +147,11 @@ def analyse_experiment(exp: Experiment, scoring: ScoreSummary | None = None, dat
     missing = [c for b in exp.bindings.values() for c in b.columns if c not in frame.columns]
     missing += [c for c in exp.intervention_columns() if c not in frame.columns]
     if missing:
-        raise CausaliqaError(str(exp.out / "scores.parquet"), "columns", "every bound column (run `causaliqa run` to score them)", missing)
+        raise CausaliqaError(table_uri(exp.out, "scores"), "columns", "every bound column (run `causaliqa run` to score them)", missing)
     spec = exp.spec.analyses
     scored = designed_rows(frame, dataset.designed).dropna(subset=[*m_cols, *q_cols])
     if scored.empty:
-        raise CausaliqaError(str(exp.out / "scores.parquet"), None, "scored rows for the experiment's images", "none")
+        raise CausaliqaError(table_uri(exp.out, "scores"), None, "scored rows for the experiment's images", "none")
     pairs = tuple(analyse_pairs(scored, m_cols, q_cols, seed=exp.spec.seed, n_boot=spec.n_boot, group_wise=spec.group_wise,
                                 by_label=spec.by_label, by_image=spec.by_image, folds=spec.folds, splits=spec.splits,
                                 clean_group=spec.clean_group, progress=progress))

@@ -7,7 +7,6 @@ gives the same values and the same failure reasons wherever it is scored.
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,7 +15,7 @@ import torch
 from causaliqa.data.datasets import ImageRecord
 from causaliqa.errors import CausaliqaError, Interrupted
 from causaliqa.estimators.base import Estimator
-from causaliqa.scoring.store import KEY, load_failures, write_parquet_atomic, write_part
+from causaliqa.scoring.store import KEY, update_failures, write_part
 
 
 class Terminated(BaseException):
@@ -92,18 +91,19 @@ def failure_row(record: ImageRecord, estimator: str, reason: str) -> dict:
             "estimator": estimator, "path": record.path, "reason": reason}
 
 
-def write_failures(out: Path, failures: list[dict], scored: pd.DataFrame | None) -> None:
-    previous = load_failures(out)
-    frame = pd.concat([previous, pd.DataFrame(failures, columns=previous.columns)], ignore_index=True)
-    inputs = frame["estimator"] == ""
-    if scored is not None and not scored.empty and inputs.any():  # an unreadable image that has since been scored
-        done = pd.MultiIndex.from_frame(scored[KEY])
-        frame = frame[~(inputs & pd.MultiIndex.from_frame(frame[KEY]).isin(done))]
-    frame = frame.drop_duplicates(KEY + ["estimator"], keep="last")
-    if len(frame) or (out / "failures.parquet").exists():
-        write_parquet_atomic(frame.astype({"severity": "int16"}).reset_index(drop=True), out / "failures.parquet")
+def write_failures(out, failures: list[dict], scored: pd.DataFrame | None) -> None:
+    """Add this run's failures; an unreadable image that has since been scored is no longer one."""
+    def change(previous: pd.DataFrame) -> pd.DataFrame | None:
+        if not failures and (scored is None or previous.empty):
+            return None
+        frame = pd.concat([previous, pd.DataFrame(failures, columns=previous.columns)], ignore_index=True)
+        inputs = frame["estimator"] == ""
+        if scored is not None and not scored.empty and inputs.any():
+            done = pd.MultiIndex.from_frame(scored[KEY])
+            frame = frame[~(inputs & pd.MultiIndex.from_frame(frame[KEY]).isin(done))]
+        return frame.drop_duplicates(KEY + ["estimator"], keep="last")
 
-
+    update_failures(out, change)
 
 
 class PartWriter:
@@ -111,7 +111,7 @@ class PartWriter:
     one way to keep what was scored when a run stops (``stop`` writes the buffer and the failures, then says how
     much was kept)."""
 
-    def __init__(self, out: Path, part_size: int) -> None:
+    def __init__(self, out, part_size: int) -> None:
         self.out, self.part_size = out, part_size
         self.buffer: list[pd.DataFrame] = []
         self.buffered = self.scored = self.written = 0

@@ -17,9 +17,7 @@ import pandas as pd
 
 from causaliqa.data.datasets import ImageRecord
 from causaliqa.errors import CausaliqaError
-from causaliqa.scoring.store import (
-    KEY, compact, load_estimator_info, load_failures, load_scores, store_format, write_parquet_atomic,
-)
+from causaliqa.scoring.store import KEY, STORE_FORMAT, compact, load_estimator_info, load_scores, store_format, update_failures
 
 
 def _sha_file(path: str) -> str:
@@ -96,18 +94,14 @@ def _explain_stale(out: Path, rows: pd.DataFrame, columns: dict[str, str]) -> st
     return "; ".join(parts) + ". Pass --rescore to re-score exactly these, or use another --out (or rename the weights file)"
 
 
-def prepare_store(out: Path, records: list[ImageRecord], bindings: list, rescore: bool) -> tuple[pd.DataFrame, dict, int]:
+def prepare_store(out, records: list[ImageRecord], bindings: list, rescore: bool) -> tuple[pd.DataFrame, dict, int]:
     """Check provenance; with ``rescore`` drop stale rows/columns. Returns (rows, input hashes, rows dropped)."""
     fmt = store_format(out)
     shas = fingerprint_inputs(records)
     wanted = _records_frame(records, shas)
-    if fmt == 1 and not rescore:
-        raise CausaliqaError(str(out), None, "a store with provenance (written by causaliqa 0.2 or later)",
-                             "an older store without input fingerprints (read-only: `causaliqa analyze` still reads it); "
-                             "score into another --out, or pass --rescore to re-score every row")
-    if fmt == 1:
-        old = load_scores(out)
-        return compact(out, drop_rows=old[KEY], drop_columns=[c for c in old.columns if c not in KEY]), shas, len(old)
+    if fmt not in (0, STORE_FORMAT):
+        raise CausaliqaError(str(out), None, "a store in the current format (Delta tables)",
+                             f"a store of causaliqa's older Parquet layout: run `causaliqa migrate {out}` once, then score again")
     existing = load_scores(out)
     rows = stale_rows(existing, wanted)
     columns = stale_columns(bindings, load_estimator_info(out))
@@ -119,11 +113,13 @@ def prepare_store(out: Path, records: list[ImageRecord], bindings: list, rescore
     return existing, shas, len(rows)
 
 
-def _drop_failures(out: Path, rows: pd.DataFrame, estimators: list[str]) -> None:
-    failures = load_failures(out)
-    if failures.empty:
-        return
-    keep = ~failures["estimator"].isin(estimators)
-    if len(rows):
-        keep &= ~pd.MultiIndex.from_frame(failures[KEY]).isin(pd.MultiIndex.from_frame(rows[KEY]))
-    write_parquet_atomic(failures[keep].reset_index(drop=True), out / "failures.parquet")
+def _drop_failures(out, rows: pd.DataFrame, estimators: list[str]) -> None:
+    def change(failures: pd.DataFrame) -> pd.DataFrame | None:
+        if failures.empty:
+            return None
+        keep = ~failures["estimator"].isin(estimators)
+        if len(rows):
+            keep &= ~pd.MultiIndex.from_frame(failures[KEY]).isin(pd.MultiIndex.from_frame(rows[KEY].astype({"severity": failures["severity"].dtype})))
+        return failures[keep]
+
+    update_failures(out, change)

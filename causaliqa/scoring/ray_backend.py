@@ -6,7 +6,7 @@ Stages (one Ray Data pipeline)::
             -> score              an actor pool; each actor loads every estimator once (one GPU per actor on GPU
                                   clusters, CPU actors otherwise) and scores each batch with the same code as the
                                   local pass (``score_robustly``)
-            -> driver             keeps the store's writer lock, writes Parquet parts (atomic rename), failures and
+            -> driver             commits the rows to the store's Delta table as parts (one commit each), failures and
                                   metadata exactly as the local pass does
 
 Only row numbers, pixels and scores travel: keys, labels and input hashes stay with the driver, so a row is

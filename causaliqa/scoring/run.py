@@ -31,14 +31,8 @@ from causaliqa.scoring.batch import (  # noqa: F401  (resolve_device, auto_batch
 from causaliqa.scoring.provenance import prepare_store
 from causaliqa.scoring.ray_backend import RayOptions, check_backend, ray_session, run_groups_ray
 from causaliqa.scoring.store import (
-    KEY,
-    compact,
-    load_estimator_info,
-    load_failures,
-    store_format,
+    KEY, STORE_FORMAT, check_store_path, compact, load_estimator_info, load_failures, save_mixtures, store_format,
     write_estimator_info,
-    write_parquet_atomic,
-    writer_lock,
 )
 from causaliqa.serialize import Serializable
 
@@ -170,9 +164,10 @@ def score_images(
 ) -> ScoreSummary:
     """Score ``records`` with every binding into the store at ``out``; resume where a run stopped.
 
-    Holds the store's writer lock throughout. Every estimator's weights load before the first image.
+    Every row is committed to the store's Delta table as it is scored (parts of ``part_size`` rows); another run
+    may write the same store at once (its rows land too). Every estimator's weights load before the first image.
     ``backend="ray"`` computes the same rows on a Ray cluster (``ray``: address, actors); this process still
-    checks provenance, holds the lock and writes the store, so either backend resumes the other's store.
+    checks provenance and writes the store, so either backend resumes the other's store.
 
     >>> import tempfile, numpy as np
     >>> from PIL import Image
@@ -184,7 +179,7 @@ def score_images(
     >>> summary.scored, float(load_scores(folder / "store")["tv.score"][0])  # a flat image has no variation
     (1, 0.0)
     """
-    out = Path(out)
+    out = check_store_path(out)
     started = time.perf_counter()
     ray = ray or RayOptions()
     check_backend(backend, ray.address)
@@ -197,22 +192,21 @@ def score_images(
     for binding in bindings:  # weights load before the store is touched: a wrong file leaves no empty OUT behind
         binding.estimator.to(torch_device)
         binding.estimator.load_checked(str(binding.estimator.spec.estimator))
-    with writer_lock(out):
-        records = sorted({r.key: r for r in records}.values(), key=lambda r: (r.corruption, r.severity, r.image_id))
-        existing, shas, dropped = prepare_store(out, records, bindings, rescore)
-        _write_metadata(out, bindings, mixtures)
-        groups = _todo(records, bindings, existing, load_failures(out))
-        total = sum(len(g) for g in groups.values())
-        if backend == "ray":  # Ray starts (or is joined) only when there is work
-            with ray_session(ray.address) if total else contextlib.nullcontext():
-                counts = run_groups_ray(groups, shipped, out, shas, requested_batch, part_size, progress, total, ray, device)
-        else:
-            counts = _run_groups(groups, bindings, out, shas, torch_device, batch_size, workers, part_size, progress, total)
-        with signals_deferred() as got:  # the compaction and the failures stay whole; a signal now waits for them
-            frame = compact(out)
-            write_failures(out, counts["failures"], frame)
-        if got:
-            raise Interrupted(counts["scored"], out, got[0], complete=True)
+    records = sorted({r.key: r for r in records}.values(), key=lambda r: (r.corruption, r.severity, r.image_id))
+    existing, shas, dropped = prepare_store(out, records, bindings, rescore)
+    _write_metadata(out, bindings, mixtures)
+    groups = _todo(records, bindings, existing, load_failures(out))
+    total = sum(len(g) for g in groups.values())
+    if backend == "ray":  # Ray starts (or is joined) only when there is work
+        with ray_session(ray.address) if total else contextlib.nullcontext():
+            counts = run_groups_ray(groups, shipped, out, shas, requested_batch, part_size, progress, total, ray, device)
+    else:
+        counts = _run_groups(groups, bindings, out, shas, torch_device, batch_size, workers, part_size, progress, total)
+    with signals_deferred() as got:  # the compaction and the failures stay whole; a signal now waits for them
+        frame = compact(out)
+        write_failures(out, counts["failures"], frame)
+    if got:
+        raise Interrupted(counts["scored"], out, got[0], complete=True)
     columns = tuple(c for b in bindings for c in b.columns)
     first_s, first_rows = counts.get("first", (float("nan"), 0))
     return ScoreSummary(str(out), len(frame), counts["scored"], len(records) - total, len(counts["failures"]),
@@ -284,7 +278,7 @@ def _score_batch(records: list[ImageRecord], batch: torch.Tensor, bindings: list
 
 
 def _write_metadata(out: Path, bindings: list[Binding], mixtures: list[dict] | None) -> None:
-    info = load_estimator_info(out) if store_format(out) == 2 else {}
+    info = load_estimator_info(out) if store_format(out) == STORE_FORMAT else {}
     for binding in bindings:
         est = binding.estimator
         identity = est.identity()
@@ -293,4 +287,4 @@ def _write_metadata(out: Path, bindings: list[Binding], mixtures: list[dict] | N
                             "kind": est.kinds.get(output, "score"), "identity": identity}
     write_estimator_info(out, info)
     if mixtures:
-        write_parquet_atomic(pd.DataFrame(mixtures).astype({"severity": "int16"}), out / "mixtures.parquet")
+        save_mixtures(out, pd.DataFrame(mixtures))
