@@ -92,7 +92,7 @@ def test_end_to_end_on_real_images(tmp_path, imagenet_val):
     assert result.exit_code == 0, result.output
     out = tmp_path / "run"
     assert f"report: {out / 'report.html'}" in result.output
-    for name in ("results.json", "report.md", "report.html", "scores.parquet", "mixtures.parquet"):
+    for name in ("results.json", "report.md", "report.html", "scores", "mixtures"):
         assert (out / name).exists(), name
     figures = {p.name for p in (out / "figures").iterdir()}
     for stem in ("accuracy_vs_quality_efficientnet_lite0_correct", "auc", "mixture_distributions", "dag_baseline", "dag_strong_task_guided"):
@@ -227,8 +227,9 @@ def test_scoring_without_labels_keeps_scores_and_refuses_correctness(tmp_path, i
         shutil.copy(p, folder / p.name)
     result = runner.invoke(app, ["score", "--images", str(folder), "-e", "tv", "-e", "efficientnet_lite0:max_prob", "--out", str(tmp_path / "s")])
     assert result.exit_code == 0, result.output
-    frame = pd.read_parquet(tmp_path / "s" / "parts") if (tmp_path / "s" / "parts").is_dir() and any((tmp_path / "s" / "parts").iterdir()) \
-        else pd.read_parquet(tmp_path / "s" / "scores.parquet")
+    from causaliqa.scoring.store import load_scores
+
+    frame = load_scores(tmp_path / "s")
     assert set(frame["label"]) == {-1} and frame["tv.score"].notna().all()
     result = runner.invoke(app, ["score", "--images", str(folder), "-e", "efficientnet_lite0:correct", "--out", str(tmp_path / "t")])
     assert result.exit_code == 2 and "--labels: expected labels for the images, which efficientnet_lite0.correct compare(s)" in result.output

@@ -87,6 +87,9 @@ def user_errors(func):
 
         from causaliqa.errors import CausaliqaWarning
 
+        from causaliqa.scoring import store
+
+        store.COMMAND[0] = f"causaliqa {func.__name__.replace('_', '-')}"  # what the store's history says wrote a version
         previous = warnings.showwarning
         warnings.showwarning = _show_warning
         try:

@@ -272,11 +272,13 @@ def update_table(out: Location, name: str, change, command: str = "", drop_colum
     return result[0]
 
 
+COMMAND = [""]  # set by the command line (causaliqa score, ...); else the program's name
+
+
 def _command() -> str:
     import sys
 
-    argv = [os.path.basename(sys.argv[0])] + sys.argv[1:3] if sys.argv and sys.argv[0] else ["python"]
-    return " ".join(argv)[:80]
+    return COMMAND[0] or (os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python")
 
 
 def load_table(out: Location, name: str, columns: list[str] | None = None, version: int | None = None) -> pd.DataFrame | None:
