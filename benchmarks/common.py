@@ -86,18 +86,23 @@ def shared_images(bench: str, description: str, default_images: int):
 
 
 def s3_server(port: int = 0):
-    """A moto S3 server on 127.0.0.1 in this process (a thread), with the standard AWS variables set to reach it;
-    returns (server, endpoint). ``server.stop()`` ends it."""
+    """A moto S3 server on 127.0.0.1 (its own process: delta-rs holds the GIL in some calls, which would stall a
+    server thread in this one), with the standard AWS variables set to reach it; returns (process, endpoint)."""
     import socket
-
-    from moto.server import ThreadedMotoServer
+    import subprocess
 
     if port == 0:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
     endpoint = f"http://127.0.0.1:{port}"
     os.environ.update({"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
                        "AWS_ENDPOINT_URL": endpoint, "AWS_ALLOW_HTTP": "true"})

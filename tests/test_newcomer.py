@@ -140,3 +140,32 @@ def test_readme_console_output_is_what_the_code_prints(command, shown):
     result = subprocess.run([sys.executable, "-m", "causaliqa.cli", *shlex.split(command)[1:]], capture_output=True, text=True,
                             cwd=ROOT, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
     assert (result.stdout + result.stderr).rstrip("\n") == shown
+
+
+def test_readme_reads_a_store_with_duckdb_and_polars(tmp_path, monkeypatch):
+    """The README's DuckDB and Polars lines, run as written against a store with the demo's name."""
+    import numpy as np
+    import pandas as pd
+
+    from causaliqa.scoring.store import load_scores, write_part
+
+    [block] = [b for b in re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S) if "duckdb" in b]
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame({"image_id": np.repeat([f"i{k}" for k in range(20)], 3), "corruption": np.tile(["clean", "fog", "snow"], 20),
+                         "severity": np.tile([0, 2, 2], 20).astype(np.int16), "label": 1, "input_sha": "x"})
+    write_part("out/demo", rows.assign(**{"iqa:piqe.score": rng.normal(size=60)}))
+    write_part("out/demo", rows.assign(**{"tv.score": rng.random(60)}))  # a column added to the stored rows
+    from causaliqa.scoring.store import compact
+
+    compact("out/demo")  # what the end of every run does
+    namespace: dict = {}
+    lines = [line for line in block.splitlines() if line.strip()]
+    expressions = [line for line in lines if line.startswith(("duckdb.sql", "scores.group_by"))]
+    exec("\n".join(line for line in lines if line not in expressions), namespace)
+    by_duckdb, by_polars = (eval(e, namespace) for e in expressions)
+    expected = load_scores("out/demo").groupby("corruption")["tv.score"].mean()
+    got_duckdb = by_duckdb.set_index("corruption")["tv"].sort_index()
+    got_polars = by_polars.to_pandas().set_index("corruption")["tv.score"].sort_index()
+    np.testing.assert_allclose(got_duckdb.to_numpy(), expected.to_numpy())
+    np.testing.assert_allclose(got_polars.to_numpy(), expected.to_numpy())
