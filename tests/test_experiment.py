@@ -218,7 +218,6 @@ def test_stand_in_data_only_when_asked_and_said_everywhere(tmp_path):
 
 @pytest.mark.slow
 def test_scoring_without_labels_keeps_scores_and_refuses_correctness(tmp_path, imagenet_val):
-    import pandas as pd
     import shutil
 
     folder = tmp_path / "new"

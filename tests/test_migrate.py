@@ -86,3 +86,31 @@ def test_a_damaged_old_store_stops_the_migration_before_any_write(tmp_path, dama
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
     assert ("expected a readable Parquet file of the store" if damage == "truncated-part" else "expected the store's JSON metadata") in result.output
     assert store_fingerprint(old) == before
+
+
+def test_a_migration_stopped_while_moving_the_old_files_is_finished_not_redone(tmp_path, monkeypatch):
+    images, labels = make_images(tmp_path, 6)
+    source = tmp_path / "source"
+    assert runner.invoke(app, ["score", "--images", str(images), "--labels", str(labels), "--out", str(source), "-e", "tv",
+                               "-e", "iqa:entropy", "--workers", "0"]).exit_code == 0
+    old = tmp_path / "old"
+    _old_layout(source, old)
+    from causaliqa.scoring import migrate
+
+    moved = []
+
+    def stop_after_one(out, kept):  # the process dies after moving scores.parquet, before parts/
+        (out / "scores.parquet").rename(kept / "scores.parquet")
+        moved.append(kept)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(migrate, "_keep_old_files", stop_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        migrate.migrate_store(old)
+    monkeypatch.undo()
+    expected = load_scores(old)
+    assert len(expected) == 6 and store_format(old) == 2  # parts/ is still there: the store says to run migrate again
+    result = runner.invoke(app, ["migrate", str(old)])
+    assert result.exit_code == 0 and "6 rows" in result.output, result.output
+    pd.testing.assert_frame_equal(load_scores(old), expected)  # the parts alone were not migrated over the full table
+    assert (moved[0] / "parts").is_dir() and store_format(old) == 3

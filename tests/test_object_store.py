@@ -84,6 +84,21 @@ def test_an_experiment_with_an_s3_store_needs_a_local_report(s3_bucket, tmp_path
     assert result.exit_code == 2 and "report: expected a local folder for the report when out: is in object storage" in result.output
 
 
+def test_an_experiment_runs_on_an_s3_store_with_a_local_report(s3_bucket, tmp_path):
+    images, labels = make_images(tmp_path, 8)
+    spec = {"name": "t", "graphs": [os.path.abspath("graphs/baseline.yaml")],
+            "dataset": {"images": str(images), "labels": str(labels), "corruptions": ["gaussian_noise"], "severities": [3]},
+            "bindings": {"X": "images", "Y": "label", "Q": "tv", "M": "resnet18@random:correct"},
+            "analyses": {"n_boot": 20, "folds": 2}, "out": f"s3://{s3_bucket}/exp", "report": str(tmp_path / "report")}
+    path = tmp_path / "e.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    result = runner.invoke(app, ["run", str(path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "report" / "report.html").is_file() and len(load_scores(f"s3://{s3_bucket}/exp")) == 16
+    again = runner.invoke(app, ["analyze", str(path)])
+    assert again.exit_code == 0, again.output
+
+
 @pytest.mark.slow
 def test_kill_9_on_s3_keeps_every_commit_and_resume_completes(s3_bucket, tmp_path):
     images, labels = make_images(tmp_path, 40, size=(256, 256))

@@ -22,6 +22,7 @@ import pytest
 from causaliqa.data.datasets import DatasetSpec, build_records
 from causaliqa.scoring import load_failures, load_scores, make_bindings, score_images
 from causaliqa.scoring.ray_backend import RayOptions
+from causaliqa.scoring.store import load_estimator_info
 
 ray = pytest.importorskip("ray", reason="the Ray extra is not installed (pip install 'causaliqa[ray]')")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -89,7 +90,7 @@ def test_ray_on_two_nodes_scores_the_local_rows(cluster, imagenet_val, shared_we
     summary = score_images(records, make_bindings(_specs(shared_weights)), out, progress=False, backend="ray", ray=_options())
     assert summary.scored == 120 and summary.failed == 0
     assert_same_rows(out, reference)
-    assert (out / "estimators.json").read_text() == (reference / "estimators.json").read_text()
+    assert load_estimator_info(out) == load_estimator_info(reference)
     again = score_images(records, make_bindings(_specs(shared_weights)), out, progress=False, backend="ray", ray=_options())
     assert again.scored == 0 and again.skipped == 120
 
@@ -117,7 +118,7 @@ def test_an_actor_killed_mid_run_is_retried_without_duplicates(cluster, imagenet
         deadline = time.time() + 300
         while time.time() < deadline and not killed:
             pids = _scoring_actor_pids()
-            if pids and (out / "parts").is_dir() and any((out / "parts").glob("part-*.parquet")):
+            if pids and _committed(out):
                 os.kill(pids[0], signal.SIGKILL)
                 killed.append(pids[0])
             time.sleep(0.05)
@@ -146,10 +147,15 @@ def _start(args: list[str]) -> subprocess.Popen:
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
+def _committed(out: Path) -> bool:
+    """The run has committed rows (the scores table's first version)."""
+    return (out / "scores" / "_delta_log").is_dir() and any((out / "scores" / "_delta_log").glob("*.json"))
+
+
 def _wait_for_parts(out: Path, proc: subprocess.Popen, seconds: float = 300) -> None:
     deadline = time.time() + seconds
     while time.time() < deadline:
-        if (out / "parts").is_dir() and any((out / "parts").glob("part-*.parquet")):
+        if _committed(out):
             return
         assert proc.poll() is None, proc.communicate()[1][-2000:]
         time.sleep(0.05)

@@ -15,11 +15,23 @@ from pathlib import Path
 from causaliqa.errors import CausaliqaError
 from causaliqa.scoring import legacy
 from causaliqa.scoring.store import (
-    STORE_FORMAT, is_remote, save_mixtures, store_format, store_location, update_failures, write_estimator_info, write_scores,
+    STORE_FORMAT, _open, is_remote, load_failures, load_mixtures, load_scores, save_mixtures, store_columns, store_format,
+    store_location, update_failures, write_estimator_info, write_scores,
 )
 
 OLD_NAMES = ("scores.parquet", "parts", "failures.parquet", "mixtures.parquet", "estimators.json", ".lock")
 NO_PROVENANCE = "unknown: migrated from a store without input fingerprints"
+
+
+def _keep_old_files(out: Path, kept: Path) -> None:
+    """Move the old layout's files out of the way (a signal waits for the moves; a kill leaves a store that the same
+    command finishes, without reading the old files again)."""
+    from causaliqa.scoring.batch import signals_deferred
+
+    with signals_deferred():
+        for name in OLD_NAMES:
+            if (out / name).exists():
+                (out / name).rename(kept / name)
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,11 @@ def migrate_store(out: str | Path) -> Migration:
     if fmt == 0:
         raise CausaliqaError(str(out), None, "a store of the older layout (scores.parquet or parts/)", "a folder without scores")
     legacy.check_layout(out)
+    started = sorted(Path(out).glob("pre-delta-*"))
+    if started and _open(out, "scores", files=False) is not None:  # stopped while moving the old files: finish that
+        _keep_old_files(Path(out), started[-1])
+        return Migration(str(out), len(load_scores(out)), len([c for c in store_columns(out) if c not in legacy.META]),
+                         len(load_failures(out)), len(load_mixtures(out)), str(started[-1]))
     scores = legacy.load_scores(out)
     failures, mixtures = legacy.load_failures(out), legacy.load_mixtures(out)
     info = legacy.load_estimator_info(out)
@@ -55,7 +72,5 @@ def migrate_store(out: str | Path) -> Migration:
         save_mixtures(out, mixtures)
     kept = Path(out) / f"pre-delta-{time.strftime('%Y%m%d-%H%M%S')}"
     kept.mkdir()
-    for name in OLD_NAMES:
-        if (Path(out) / name).exists():
-            (Path(out) / name).rename(kept / name)
+    _keep_old_files(Path(out), kept)
     return Migration(str(out), len(scores), len([c for c in scores.columns if c not in legacy.META]), len(failures), len(mixtures), str(kept))
