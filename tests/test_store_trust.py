@@ -259,6 +259,8 @@ CORPUS = [
     ("address-garbage", _score("{images}", "{labels}", "{out}", "-e", "tv", "--backend", "ray", "--address", "head-node"), "--address: expected auto, ray://HOST:PORT or HOST:PORT, got 'head-node'"),
     ("out-ftp-uri", _score("{images}", "{labels}", "ftp://host/scores", "-e", "tv"), "expected a folder, a file:// URI or an object-storage URI (s3://, gs://, az://, abfss://), got ftp:// URI"),
     ("out-s3-unreachable", _score("{images}", "{labels}", "s3://bucket/scores", "-e", "tv"), "expected an object store reachable with the credentials in the environment"),
+    ("out-with-percent", _score("{images}", "{labels}", "{tmp}/run%20one", "-e", "tv"), "expected a store folder whose path has no %, # or ?"),
+    ("analyze-with-hash", ["analyze", "{tmp}/run#2", "--m", "tv.score", "--q", "tv.score"], "expected a store folder whose path has no %, # or ?"),
     ("out-file-uri-other-host", _score("{images}", "{labels}", "file://otherhost/scores", "-e", "tv"), "expected a file:// URI on this host (file:///path)"),
 ]
 

@@ -59,7 +59,7 @@ def store_location(out: Location, where: str = "--out") -> Location:
     text = str(out)  # a click Path option (or pathlib) turns s3://x into s3:/x: both are read here
     scheme = _SCHEME.match(text)
     if scheme is None:
-        return Path(out)
+        return _local(Path(out), where)
     name = scheme.group(1).lower()
     if name == "file":
         from urllib.parse import unquote, urlparse
@@ -67,7 +67,7 @@ def store_location(out: Location, where: str = "--out") -> Location:
         parsed = urlparse(text if "://" in text else text.replace("file:/", "file:///", 1))
         if parsed.netloc not in ("", "localhost"):
             raise CausaliqaError(where, None, "a file:// URI on this host (file:///path)", f"{text} (host {parsed.netloc})")
-        return Path(unquote(parsed.path))
+        return _local(Path(unquote(parsed.path)), where)
     if name not in REMOTE:
         raise CausaliqaError(where, None, "a folder, a file:// URI or an object-storage URI (s3://, gs://, az://, abfss://)",
                              f"{name}:// URI {text!r}")
@@ -77,12 +77,27 @@ def store_location(out: Location, where: str = "--out") -> Location:
     return f"{name}://{rest}"
 
 
+def _local(path: Path, where: str) -> Path:
+    odd = sorted({c for c in str(path) if c in "%#?"})
+    if odd:
+        raise CausaliqaError(where, None, "a store folder whose path has no %, # or ? (delta-rs reads them as URL syntax: "
+                             "its history and files would be lost)", f"{str(path)!r} with {' '.join(odd)}")
+    return path
+
+
 def is_remote(out: Location) -> bool:
     return isinstance(out, str)
 
 
 def table_uri(out: Location, name: str) -> str:
+    """Where a table is, for people: the URI, or the local folder."""
     return f"{out}/{name}" if is_remote(out) else str(Path(out) / name)
+
+
+def _delta_uri(out: Location, name: str) -> str:
+    """Where a table is, for delta-rs: a local folder as a file:// URI (delta-rs would read a '%20' in a plain path
+    as an escaped space)."""
+    return f"{out}/{name}" if is_remote(out) else (Path(out).absolute() / name).as_uri()
 
 
 def _where(out: Location, name: str | None = None) -> str:
@@ -101,7 +116,7 @@ def _open(out: Location, name: str, version: int | None = None, files: bool = Tr
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
-    uri = table_uri(out, name)
+    uri = _delta_uri(out, name)
     try:
         if not DeltaTable.is_deltatable(uri):
             return None
@@ -241,7 +256,7 @@ def append_rows(out: Location, name: str, frame: pd.DataFrame, command: str = ""
     def write():
         current = _open(out, name, files=False)
         new = [c for c in data.column_names if c not in _names(current) and c != WRITTEN] if current is not None else []
-        write_deltalake(table_uri(out, name), data, mode="append", schema_mode="merge",
+        write_deltalake(_delta_uri(out, name), data, mode="append", schema_mode="merge",
                         commit_properties=_properties(command or _command(), len(data), new))
 
     _commit(write, out, name)
@@ -264,7 +279,7 @@ def update_table(out: Location, name: str, change, command: str = "", drop_colum
             return
         if WRITTEN not in frame.columns:
             frame = frame.assign(**{WRITTEN: pd.Timestamp.now("UTC")})
-        write_deltalake(current if current is not None else table_uri(out, name), _arrow(frame), mode="overwrite",
+        write_deltalake(current if current is not None else _delta_uri(out, name), _arrow(frame), mode="overwrite",
                         schema_mode="overwrite" if drop_columns else "merge",
                         commit_properties=_properties(command or _command(), len(frame), []))
 
@@ -511,7 +526,7 @@ def check_store_path(out: Location, where: str = "--out") -> Location:
         from deltalake import DeltaTable
 
         try:
-            DeltaTable.is_deltatable(table_uri(out, "scores"))
+            DeltaTable.is_deltatable(_delta_uri(out, "scores"))
         except OSError as err:
             raise unreachable(out, err, where) from None
         return out
