@@ -114,3 +114,18 @@ def test_a_migration_stopped_while_moving_the_old_files_is_finished_not_redone(t
     assert result.exit_code == 0 and "6 rows" in result.output, result.output
     pd.testing.assert_frame_equal(load_scores(old), expected)  # the parts alone were not migrated over the full table
     assert (moved[0] / "parts").is_dir() and store_format(old) == 3
+
+
+def test_mixture_members_come_back_in_the_order_they_were_saved(tmp_path):
+    """The mixtures' random splits follow the members' order; delta-rs's writer does not keep a frame's row order
+    (20 mixtures x 3000 ids came back in another order), so the store keeps it."""
+    from causaliqa.scoring.store import save_mixtures
+
+    rng = np.random.default_rng(0)
+    ids = np.char.add("ILSVRC2012_val_", np.char.zfill(np.arange(3000).astype(str), 8))
+    members = pd.concat([pd.DataFrame({"variant": f"pc={p_c:.2f}", "p_c": p_c, "image_id": ids,
+                                       "corruption": rng.choice(np.array(["clean", "fog", "frost"], dtype=object), 3000),
+                                       "severity": rng.integers(0, 3, 3000).astype(np.int16)})
+                         for p_c in np.round(np.linspace(0.05, 1.0, 20), 2)], ignore_index=True)
+    save_mixtures(tmp_path / "s", members)
+    pd.testing.assert_frame_equal(load_mixtures(tmp_path / "s"), members)

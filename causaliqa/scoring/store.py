@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -111,7 +112,7 @@ def error_text(err: Exception) -> str:
 
 
 # ---- one table ------------------------------------------------------------------------------------
-def _open(out: Location, name: str, version: int | None = None, files: bool = True):
+def _open(out: Location, name: str, version: int | None = None):
     """The Delta table ``OUT/name`` (at ``version``), or None when it does not exist."""
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
@@ -120,7 +121,7 @@ def _open(out: Location, name: str, version: int | None = None, files: bool = Tr
     try:
         if not DeltaTable.is_deltatable(uri):
             return None
-        return DeltaTable(uri, version=version, without_files=not files)
+        return DeltaTable(uri, version=version)
     except TableNotFoundError:
         return None
     except Exception as err:
@@ -133,7 +134,7 @@ def _damaged_log(out: Location, name: str, err: Exception, version: int | None =
         return CausaliqaError(_where(out, name), "--as-of", "a version the table has (`causaliqa history OUT` lists them)", version)
     if is_remote(out) and isinstance(err, OSError):
         return unreachable(out, err)
-    return CausaliqaError(_where(out, name, ) + "/_delta_log", None, "a readable Delta log (restore the folder from a copy)",
+    return CausaliqaError(_where(out, name) + "/_delta_log", None, "a readable Delta log (restore the folder from a copy)",
                           f"a damaged log ({type(err).__name__}: {text[:80]})")
 
 
@@ -254,7 +255,7 @@ def append_rows(out: Location, name: str, frame: pd.DataFrame, command: str = ""
     data = _arrow(frame.assign(**{WRITTEN: pd.Timestamp.now("UTC")}))
 
     def write():
-        current = _open(out, name, files=False)
+        current = _open(out, name)
         new = [c for c in data.column_names if c not in _names(current) and c != WRITTEN] if current is not None else []
         write_deltalake(_delta_uri(out, name), data, mode="append", schema_mode="merge",
                         commit_properties=_properties(command or _command(), len(data), new))
@@ -313,7 +314,7 @@ def require_store(out: Location, where: str = "store") -> Location:
     if fmt in (1, 2):
         raise CausaliqaError(str(out), None, "a store in the current format (Delta tables)",
                              f"a store of causaliqa's older Parquet layout: run `causaliqa migrate {out}` once")
-    if fmt == 0 or _open(out, "scores", files=False) is None:
+    if fmt == 0 or _open(out, "scores") is None:
         raise CausaliqaError(str(out), None, "a score store (a scores table)", "a folder without scores")
     return out
 
@@ -338,7 +339,7 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
 
 def store_columns(out: Location, version: int | None = None) -> list[str]:
     """The scores table's columns, from its schema (no data read)."""
-    table = _open(store_location(out, "store"), "scores", version, files=False)
+    table = _open(store_location(out, "store"), "scores", version)
     return [c for c in _names(table) if c != WRITTEN]
 
 
@@ -416,15 +417,23 @@ def update_failures(out: Location, change) -> None:
 
 
 def load_mixtures(out: Location) -> pd.DataFrame:
+    """The mixtures' membership, in the order it was saved (a Delta table keeps no row order; the analyses' random
+    splits follow the members' order, so a store read back gives the same numbers)."""
     frame = load_table(store_location(out), "mixtures")
     if frame is None:
         return pd.DataFrame(columns=["variant", "p_c"] + KEY)
-    return frame.drop(columns=[WRITTEN], errors="ignore").reset_index(drop=True)
+    if ORDER in frame.columns:
+        frame = frame.sort_values(ORDER, kind="stable")
+    return frame.drop(columns=[WRITTEN, ORDER], errors="ignore").reset_index(drop=True)
+
+
+ORDER = "member_order"
 
 
 def save_mixtures(out: Location, frame: pd.DataFrame) -> None:
     """The mixtures' membership (replaces the table's rows)."""
-    update_table(store_location(out), "mixtures", lambda rows: frame.astype({"severity": "int16"}), "mixtures", drop_columns=True)
+    rows = frame.astype({"severity": "int16"}).reset_index(drop=True).assign(**{ORDER: lambda f: np.arange(len(f), dtype=np.int64)})
+    update_table(store_location(out), "mixtures", lambda previous: rows, "mixtures", drop_columns=True)
 
 
 def load_estimator_info(out: Location, version: int | None = None) -> dict:
@@ -451,8 +460,8 @@ def check_estimator_columns(out: Location, columns: list[str], version: int | No
 def _estimators_version(out: Location, scores_version: int | None) -> int | None:
     if scores_version is None:
         return None
-    scores = _open(out, "scores", scores_version, files=False)
-    estimators = _open(out, "estimators", files=False)
+    scores = _open(out, "scores", scores_version)
+    estimators = _open(out, "estimators")
     if scores is None or estimators is None:
         return None
     when = max(h["timestamp"] for h in scores.history(1))
@@ -475,7 +484,7 @@ def store_format(out: Location) -> int:
 
         if (Path(out) / "scores.parquet").is_file() or (Path(out) / "parts").is_dir() or (Path(out) / "estimators.json").is_file():
             return legacy.store_format(Path(out)) or 2
-    return STORE_FORMAT if _open(out, "scores", files=False) is not None or _open(out, "estimators", files=False) is not None else 0
+    return STORE_FORMAT if _open(out, "scores") is not None or _open(out, "estimators") is not None else 0
 
 
 @dataclass(frozen=True)
@@ -493,7 +502,7 @@ class Version:
 def history(out: Location) -> list[Version]:
     """The scores table's versions, newest first: when, which command, rows written, columns added."""
     out = require_store(out)
-    table = _open(out, "scores", files=False)
+    table = _open(out, "scores")
     versions = []
     for entry in table.history():
         metrics = entry.get("operationMetrics") or {}
