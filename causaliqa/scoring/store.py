@@ -382,16 +382,16 @@ def compact(out: Location, force: bool = False, drop_rows: pd.DataFrame | None =
         kept[:] = [merged]
         return merged if force or dropping or len(merged) < len(rows) else None
 
-    update_table(out, "scores", fold, "compact", drop_columns=bool(drop_columns))
+    update_table(out, "scores", fold, f"{_command()}: one row per variant", drop_columns=bool(drop_columns))
     if data_files(out) > MAX_FILES:
-        _commit(lambda: _open(out, "scores").optimize.compact(), out, "scores")
+        _commit(lambda: _open(out, "scores").optimize.compact(commit_properties=_properties(f"{_command()}: fewer files", 0, [])), out, "scores")
     return _tidy(kept[0]) if kept else load_scores(out)
 
 
 def _forget_missing(table) -> None:
     """Drop the log's entries for data files storage no longer has (delta-rs's file-system check)."""
     try:
-        table.repair(dry_run=False)
+        table.repair(dry_run=False, commit_properties=_properties(f"{_command()}: forget missing files", 0, []))
     except Exception:  # nothing to repair, or a store the check cannot list: the read that follows says what is wrong
         pass
 
