@@ -111,8 +111,8 @@ def user_errors(func):
                 raise
             typer.echo(os_error_line(err), err=True)
             raise typer.Exit(2) from None
-        except KeyboardInterrupt:  # outside scoring nothing is half-written (every file is replaced atomically)
-            typer.echo("interrupted: nothing was written by this command", err=True)
+        except KeyboardInterrupt:  # outside scoring nothing is half-written (files are replaced whole, store commits are atomic)
+            typer.echo("interrupted: nothing is half-written (files are replaced whole, store changes are whole commits)", err=True)
             raise typer.Exit(130) from None
         finally:
             warnings.showwarning = previous

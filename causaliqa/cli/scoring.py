@@ -72,7 +72,7 @@ def compact(store: Annotated[str, typer.Argument(help="A score store: a folder, 
     from causaliqa.scoring.store import require_store, table_uri
 
     store = require_store(store)
-    frame = compact_store(store, force=True)
+    frame = compact_store(store)
     typer.echo(f"{len(frame)} rows in {table_uri(store, 'scores')}")
 
 
