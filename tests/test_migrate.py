@@ -40,14 +40,19 @@ def _old_layout(source, out):
     return frame, info, failures, mixtures
 
 
-def test_migrate_keeps_every_row_identity_failure_and_mixture(tmp_path):
+def _scored_old_store(tmp_path):
+    """Six images scored with tv and entropy, then laid out as the older format at tmp_path/old."""
     images, labels = make_images(tmp_path, 6)
     source = tmp_path / "source"
     result = runner.invoke(app, ["score", "--images", str(images), "--labels", str(labels), "--out", str(source), "-e", "tv",
                                  "-e", "iqa:entropy", "--workers", "0"])
     assert result.exit_code == 0, result.output
     old = tmp_path / "old"
-    frame, info, failures, mixtures = _old_layout(source, old)
+    return (old, *_old_layout(source, old), images, labels)
+
+
+def test_migrate_keeps_every_row_identity_failure_and_mixture(tmp_path):
+    old, frame, info, failures, mixtures, images, labels = _scored_old_store(tmp_path)
     assert store_format(old) == 2
     result = runner.invoke(app, ["migrate", str(old)])
     assert result.exit_code == 0, result.output
@@ -70,12 +75,7 @@ def test_migrate_keeps_every_row_identity_failure_and_mixture(tmp_path):
 
 @pytest.mark.parametrize("damage", ["truncated-part", "bad-metadata"])
 def test_a_damaged_old_store_stops_the_migration_before_any_write(tmp_path, damage):
-    images, labels = make_images(tmp_path, 6)
-    source = tmp_path / "source"
-    assert runner.invoke(app, ["score", "--images", str(images), "--labels", str(labels), "--out", str(source), "-e", "tv",
-                               "-e", "iqa:entropy", "--workers", "0"]).exit_code == 0
-    old = tmp_path / "old"
-    _old_layout(source, old)
+    old = _scored_old_store(tmp_path)[0]
     if damage == "truncated-part":
         part = sorted((old / "parts").iterdir())[0]
         part.write_bytes(part.read_bytes()[:50])
@@ -89,12 +89,7 @@ def test_a_damaged_old_store_stops_the_migration_before_any_write(tmp_path, dama
 
 
 def test_a_migration_stopped_while_moving_the_old_files_is_finished_not_redone(tmp_path, monkeypatch):
-    images, labels = make_images(tmp_path, 6)
-    source = tmp_path / "source"
-    assert runner.invoke(app, ["score", "--images", str(images), "--labels", str(labels), "--out", str(source), "-e", "tv",
-                               "-e", "iqa:entropy", "--workers", "0"]).exit_code == 0
-    old = tmp_path / "old"
-    _old_layout(source, old)
+    old = _scored_old_store(tmp_path)[0]
     from causaliqa.scoring import migrate
 
     moved = []

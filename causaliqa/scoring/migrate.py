@@ -15,7 +15,7 @@ from pathlib import Path
 from causaliqa.errors import CausaliqaError
 from causaliqa.scoring import legacy
 from causaliqa.scoring.store import (
-    STORE_FORMAT, _open, is_remote, load_failures, load_mixtures, load_scores, save_mixtures, store_columns, store_format,
+    STORE_FORMAT, has_table, is_remote, load_failures, load_mixtures, load_scores, save_mixtures, store_columns, store_format,
     store_location, update_failures, write_estimator_info, write_scores,
 )
 
@@ -55,7 +55,7 @@ def migrate_store(out: str | Path) -> Migration:
         raise CausaliqaError(str(out), None, "a store of the older layout (scores.parquet or parts/)", "a folder without scores")
     legacy.check_layout(out)
     started = sorted(Path(out).glob("pre-delta-*"))
-    if started and _open(out, "scores") is not None:  # stopped while moving the old files: finish that
+    if started and has_table(out, "scores"):  # stopped while moving the old files: finish that
         _keep_old_files(Path(out), started[-1])
         return Migration(str(out), len(load_scores(out)), len([c for c in store_columns(out) if c not in legacy.META]),
                          len(load_failures(out)), len(load_mixtures(out)), str(started[-1]))

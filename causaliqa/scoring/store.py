@@ -128,6 +128,10 @@ def _open(out: Location, name: str, version: int | None = None):
         raise _damaged_log(out, name, err, version) from None
 
 
+def has_table(out: Location, name: str) -> bool:
+    return _open(out, name) is not None
+
+
 def _damaged_log(out: Location, name: str, err: Exception, version: int | None = None) -> CausaliqaError:
     text = error_text(err)
     if version is not None and ("version" in text.lower() or "not found" in text.lower()):
@@ -314,7 +318,7 @@ def require_store(out: Location, where: str = "store") -> Location:
     if fmt in (1, 2):
         raise CausaliqaError(str(out), None, "a store in the current format (Delta tables)",
                              f"a store of causaliqa's older Parquet layout: run `causaliqa migrate {out}` once")
-    if fmt == 0 or _open(out, "scores") is None:
+    if fmt == 0 or not has_table(out, "scores"):
         raise CausaliqaError(str(out), None, "a score store (a scores table)", "a folder without scores")
     return out
 
@@ -484,7 +488,7 @@ def store_format(out: Location) -> int:
 
         if (Path(out) / "scores.parquet").is_file() or (Path(out) / "parts").is_dir() or (Path(out) / "estimators.json").is_file():
             return legacy.store_format(Path(out)) or 2
-    return STORE_FORMAT if _open(out, "scores") is not None or _open(out, "estimators") is not None else 0
+    return STORE_FORMAT if has_table(out, "scores") or has_table(out, "estimators") else 0
 
 
 @dataclass(frozen=True)
